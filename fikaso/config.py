@@ -1,0 +1,149 @@
+"""The `fikaso` section of fabric.yaml: read, validated and turned into Settings.
+
+Validation runs before anything touches a server, so a typo never leaves a half-done VPS.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+from .errors import FikasoError
+
+PANELS = ("admin", "store", "website")
+PANEL_PORTS = {"admin": 8081, "store": 8082, "website": 8083}
+LANDING_PORT = 8084
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$")
+_HOST = re.compile(r"^[A-Za-z0-9._@:\[\]-]+$")
+IMAGE_KEYS = ("mysql", "php_base", "php", "nginx", "composer")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A panel or the landing site: what the proxy routes a domain to."""
+
+    name: str
+    domain: str
+    port: int
+    source: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str | None
+    base_dir: PurePosixPath
+    secrets_dir: Path
+    panels: tuple[Site, ...]
+    landing: Site
+    images: Mapping[str, str]
+    keep_releases: int
+
+    def panel(self, name: str) -> Site:
+        for site in self.panels:
+            if site.name == name:
+                return site
+        raise FikasoError(
+            f"There is no panel named {name!r}",
+            f"Use one of: {', '.join(PANELS)}",
+        )
+
+
+def _invalid(key: str, problem: str, fix: str) -> FikasoError:
+    return FikasoError(f"fabric.yaml: fikaso.{key} {problem}", fix)
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _invalid(key, f"must be a mapping, not {type(value).__name__}",
+                       "Indent its keys under it, as in the fabric.yaml that ships with Fikaso")
+    return value
+
+
+def _text(section: Mapping[str, Any], key: str, where: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(f"{where}.{key}" if where else key, "is missing or empty",
+                       f"Set {key}: to a non-empty string")
+    return value.strip()
+
+
+def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
+    section = _mapping(raw, where)
+    domain = _text(section, "domain", where).lower()
+    if not _DOMAIN.match(domain):
+        raise _invalid(f"{where}.domain", f"is not a valid domain name: {domain!r}",
+                       "Use a fully qualified name such as store.example.com")
+    source = Path(_text(section, "source", where)).expanduser()
+    if not source.is_absolute():
+        source = root / source
+    return Site(name=name, domain=domain, port=port, source=source)
+
+
+def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
+    """Validate the raw `fikaso` config section; raise FikasoError naming the first problem."""
+    if raw is None:
+        raise FikasoError("fabric.yaml has no fikaso: section",
+                          "Run Fabric from the project folder, or copy the fikaso: section from the README")
+    section = _mapping(raw, "")
+    host = section.get("host")
+    if host is not None and (not isinstance(host, str) or not _HOST.match(host)):
+        raise _invalid("host", f"is not a host name: {host!r}",
+                       "Set it to a host or ssh_config alias such as deploy@203.0.113.10, or leave it out and pass -H")
+    base_dir = PurePosixPath(_text(section, "base_dir", ""))
+    if not base_dir.is_absolute() or ".." in base_dir.parts or not re.match(r"^[A-Za-z0-9/._-]+$", str(base_dir)):
+        raise _invalid("base_dir", f"must be an absolute path of plain characters, not {str(base_dir)!r}",
+                       "Use a path such as /srv/fikaso")
+    panels_raw = _mapping(section.get("panels"), "panels")
+    unknown = sorted(set(panels_raw) - set(PANELS))
+    if unknown:
+        raise _invalid("panels", f"names unknown panel(s): {', '.join(unknown)}",
+                       f"The panels are {', '.join(PANELS)}; fix the spelling or remove the extra entries")
+    missing = [name for name in PANELS if name not in panels_raw]
+    if missing:
+        raise _invalid("panels", f"lacks panel(s): {', '.join(missing)}",
+                       "Give each panel a domain: and a source: entry")
+    panels = tuple(_site(name, PANEL_PORTS[name], panels_raw[name], f"panels.{name}", root) for name in PANELS)
+    landing = _site("landing", LANDING_PORT, section.get("landing"), "landing", root)
+    domains = [site.domain for site in (*panels, landing)]
+    if len(set(domains)) != len(domains):
+        raise _invalid("panels", "gives the same domain to two sites",
+                       "Give every panel and the landing site its own domain")
+    images_raw = _mapping(section.get("images"), "images")
+    images = {}
+    for key in IMAGE_KEYS:
+        image = _text(images_raw, key, "images")
+        if not _IMAGE.match(image):
+            raise _invalid(f"images.{key}", f"is not an image reference: {image!r}",
+                           "Use a name such as mysql:8.4")
+        images[key] = image
+    keep = section.get("keep_releases", 5)
+    if not isinstance(keep, int) or isinstance(keep, bool) or not 2 <= keep <= 50:
+        raise _invalid("keep_releases", f"must be a whole number from 2 to 50, not {keep!r}",
+                       "Keep at least 2 so that a rollback always has a release to go back to")
+    secrets_dir = Path(str(section.get("secrets_dir", "secrets"))).expanduser()
+    if not secrets_dir.is_absolute():
+        secrets_dir = root / secrets_dir
+    return Settings(host=host, base_dir=base_dir, secrets_dir=secrets_dir, panels=panels,
+                    landing=landing, images=images, keep_releases=keep)
+
+
+def check_sources(settings: Settings, names: tuple[str, ...] | None = None) -> None:
+    """Each panel source must be a Laravel app and the landing source a folder with index.html."""
+    for site in settings.panels:
+        if names is not None and site.name not in names:
+            continue
+        if not site.source.is_dir():
+            raise FikasoError(f"The source folder of panel {site.name} does not exist: {site.source}",
+                              f"Set fikaso.panels.{site.name}.source in fabric.yaml to your app's folder")
+        if not (site.source / "artisan").is_file() or not (site.source / "composer.json").is_file():
+            raise FikasoError(f"The source of panel {site.name} ({site.source}) is not a Laravel app: "
+                              "it has no artisan or composer.json",
+                              f"Point fikaso.panels.{site.name}.source at the app's root folder")
+    if names is None or "landing" in names:
+        if not (settings.landing.source / "index.html").is_file():
+            raise FikasoError(f"The landing source {settings.landing.source} has no index.html",
+                              "Set fikaso.landing.source to the folder of the static site")

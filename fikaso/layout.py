@@ -1,0 +1,53 @@
+"""Where things live on the VPS. A person with `ls` should find their way around it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from .config import PANELS
+
+BUNDLE_HASH_FILE = ".bundle-sha256"
+SECRETS_HASH_FILE = ".sha256"
+RELEASE_FILE = "RELEASE"
+SOURCE_HASH_FILE = "SOURCE_SHA256"
+
+
+@dataclass(frozen=True)
+class Layout:
+    base: PurePosixPath
+
+    @property
+    def stack(self) -> PurePosixPath:
+        return self.base / "stack"
+
+    @property
+    def secrets(self) -> PurePosixPath:
+        return self.base / "secrets"
+
+    @property
+    def state(self) -> PurePosixPath:
+        return self.base / "state"
+
+    def site(self, name: str) -> PurePosixPath:
+        """A panel's folder (mounted at /var/www/app in its containers), or the landing site's."""
+        return self.base / "panels" / name if name in PANELS else self.base / name
+
+    def releases(self, name: str) -> PurePosixPath:
+        return self.site(name) / "releases"
+
+    def release(self, name: str, release_id: str) -> PurePosixPath:
+        return self.releases(name) / release_id
+
+    def current(self, name: str) -> PurePosixPath:
+        return self.site(name) / "current"
+
+    def shared(self, name: str) -> PurePosixPath:
+        return self.site(name) / "shared"
+
+    def folders(self) -> list[PurePosixPath]:
+        """Every folder setup creates, parents first."""
+        out = [self.base, self.stack, self.secrets, self.state]
+        for panel in PANELS:
+            out += [self.site(panel), self.releases(panel), self.shared(panel)]
+        out += [self.site("landing"), self.releases("landing")]
+        return out

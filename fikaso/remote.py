@@ -1,0 +1,124 @@
+"""The one executor: runs remote scripts over SSH, or prints them.
+
+Command builders elsewhere are pure and return bash script text; only this module touches the
+network. Each `run` is one SSH exec channel (one round trip), and `channels` counts them.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterable, Protocol
+
+from fabric import Connection
+
+CHUNK = 256 * 1024
+
+
+def q(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def cmd(*argv: object) -> str:
+    """A shell command line with every part quoted."""
+    return " ".join(q(part) for part in argv)
+
+
+def wrap(script: str) -> str:
+    """The argv sent over SSH: a strict bash running the script."""
+    return "bash -c " + q("set -euo pipefail\n" + script)
+
+
+@dataclass
+class Result:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class RemoteError(Exception):
+    def __init__(self, label: str, result: Result):
+        self.label = label
+        self.result = result
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-15:]
+        super().__init__(f"{label} failed on the server (exit {result.exit_code})" +
+                         ("".join("\n    " + line for line in tail) if tail else ""))
+
+
+class Remote(Protocol):
+    channels: int
+
+    def run(self, script: str, *, label: str, stdin: Iterable[bytes] | None = None,
+            check: bool = True, echo: Callable[[str], None] | None = None) -> Result: ...
+
+
+@dataclass
+class SSHRemote:
+    """Runs scripts over one open, host-key-verified Fabric Connection."""
+
+    connection: Connection
+    channels: int = 0
+
+    def run(self, script, *, label, stdin=None, check=True, echo=None):
+        channel = self.connection.client.get_transport().open_session()
+        self.channels += 1
+        try:
+            channel.exec_command(wrap(script))
+            if stdin is not None:
+                for chunk in stdin:
+                    channel.sendall(chunk)
+            channel.shutdown_write()
+            stdout, stderr = _drain(channel, echo)
+            result = Result(stdout, stderr, channel.recv_exit_status())
+        finally:
+            channel.close()
+        if check and not result.ok:
+            raise RemoteError(label, result)
+        return result
+
+
+def _drain(channel, echo) -> tuple[str, str]:
+    out, err = bytearray(), bytearray()
+    pending = b""
+    while True:
+        got_any = False
+        if channel.recv_ready():
+            data = channel.recv(CHUNK)
+            out += data
+            got_any = bool(data)
+            if echo is not None:
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    echo(line.decode(errors="replace"))
+        if channel.recv_stderr_ready():
+            err += channel.recv_stderr(CHUNK)
+            got_any = True
+        if not got_any:
+            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                break
+            channel.status_event.wait(0.05)
+    if echo is not None and pending:
+        echo(pending.decode(errors="replace"))
+    return out.decode(errors="replace"), err.decode(errors="replace")
+
+
+@dataclass
+class PrintRemote:
+    """Prints what would run instead of running it (plans and dry runs)."""
+
+    out: BinaryIO | None = None
+    channels: int = 0
+    scripts: list[str] = field(default_factory=list)
+
+    def run(self, script, *, label, stdin=None, check=True, echo=None):
+        self.channels += 1
+        self.scripts.append(script)
+        stream = self.out or sys.stdout
+        note = "  (with data on stdin)" if stdin is not None else ""
+        print(f"# {label}{note}\n{script}\n", file=stream)
+        return Result("", "", 0)

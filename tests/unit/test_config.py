@@ -1,0 +1,84 @@
+import pytest
+
+from fikaso.config import check_sources, load_settings
+from fikaso.errors import FikasoError
+
+from .helpers import ROOT, shipped_section
+
+
+def test_shipped_fabric_yaml_is_valid():
+    settings = load_settings(shipped_section(), root=ROOT)
+    assert [p.name for p in settings.panels] == ["admin", "store", "website"]
+    assert settings.panel("store").domain == "store.fikaso.test"
+    assert settings.panel("store").port == 8082
+    assert settings.landing.port == 8084
+    assert str(settings.base_dir) == "/srv/fikaso"
+    assert settings.panel("admin").source == ROOT / "examples" / "laravel-app"
+
+
+def broken(mutate):
+    section = shipped_section()
+    mutate(section)
+    with pytest.raises(FikasoError) as error:
+        load_settings(section, root=ROOT)
+    return str(error.value)
+
+
+def test_missing_section_says_where_to_get_one():
+    with pytest.raises(FikasoError, match="no fikaso: section"):
+        load_settings(None)
+
+
+def test_unknown_panel_is_named_with_the_valid_ones():
+    message = broken(lambda s: s["panels"].update(shop={"domain": "shop.fikaso.test", "source": "x"}))
+    assert "unknown panel(s): shop" in message and "admin, store, website" in message
+
+
+def test_missing_panel():
+    message = broken(lambda s: s["panels"].pop("store"))
+    assert "lacks panel(s): store" in message
+
+
+def test_bad_domain_names_the_key_and_value():
+    message = broken(lambda s: s["panels"]["store"].update(domain="store_fikaso"))
+    assert "fikaso.panels.store.domain" in message and "'store_fikaso'" in message
+
+
+def test_duplicate_domains():
+    message = broken(lambda s: s["panels"]["store"].update(domain="admin.fikaso.test"))
+    assert "same domain" in message
+
+
+def test_relative_base_dir():
+    assert "absolute path" in broken(lambda s: s.update(base_dir="srv/fikaso"))
+
+
+def test_base_dir_with_shell_characters():
+    assert "plain characters" in broken(lambda s: s.update(base_dir="/srv/fi kaso;rm"))
+
+
+def test_section_that_is_not_a_mapping():
+    assert "must be a mapping" in broken(lambda s: s.update(panels=["admin"]))
+
+
+def test_bad_image_reference():
+    assert "images.mysql" in broken(lambda s: s["images"].update(mysql="MySQL 8"))
+
+
+def test_keep_releases_bounds():
+    assert "keep_releases" in broken(lambda s: s.update(keep_releases=1))
+
+
+def test_host_with_spaces():
+    assert "fikaso.host" in broken(lambda s: s.update(host="bad host"))
+
+
+def test_sources_must_be_laravel_apps(tmp_path):
+    section = shipped_section()
+    section["panels"]["store"]["source"] = str(tmp_path)
+    settings = load_settings(section, root=ROOT)
+    with pytest.raises(FikasoError, match="not a Laravel app"):
+        check_sources(settings, ("store",))
+    section["panels"]["store"]["source"] = str(tmp_path / "nope")
+    with pytest.raises(FikasoError, match="does not exist"):
+        check_sources(load_settings(section, root=ROOT), ("store",))

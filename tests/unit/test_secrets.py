@@ -1,0 +1,59 @@
+import stat
+
+import pytest
+
+from fikaso import secrets
+from fikaso.config import load_settings
+from fikaso.errors import FikasoError
+
+from .helpers import ROOT, shipped_section
+
+
+@pytest.fixture
+def settings(tmp_path):
+    section = shipped_section()
+    section["secrets_dir"] = str(tmp_path / "secrets")
+    return load_settings(section, root=ROOT)
+
+
+def test_generate_creates_private_files_once(settings):
+    written = secrets.generate(settings)
+    assert len(written) == 7
+    folder = settings.secrets_dir
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in written)
+    before = {p: p.read_text() for p in written}
+    assert secrets.generate(settings) == []
+    assert {p: p.read_text() for p in written} == before
+
+
+def test_loaded_secrets_are_consistent(settings):
+    secrets.generate(settings)
+    loaded = secrets.load(settings)
+    assert set(loaded.db_passwords) == {"admin", "store", "website"}
+    assert len(set(loaded.db_passwords.values()) | {loaded.mysql_root_password}) == 4
+    assert f"DB_PASSWORD={loaded.db_passwords['store']}".encode() in loaded.env_files["store"]
+    assert b"DB_DATABASE=fikaso_store" in loaded.env_files["store"]
+
+
+def test_missing_secret_names_the_file_and_the_fix(settings):
+    secrets.generate(settings)
+    (settings.secrets_dir / "store_db_password").unlink()
+    with pytest.raises(FikasoError) as error:
+        secrets.load(settings)
+    assert "store_db_password is missing" in str(error.value)
+    assert "fab secrets.generate" in str(error.value)
+
+
+def test_env_that_disagrees_with_the_password_file(settings):
+    secrets.generate(settings)
+    (settings.secrets_dir / "admin_db_password").write_text("x" * 20)
+    with pytest.raises(FikasoError, match="admin.env does not set DB_PASSWORD"):
+        secrets.load(settings)
+
+
+def test_unusable_password(settings):
+    secrets.generate(settings)
+    (settings.secrets_dir / "mysql_root_password").write_text("short'")
+    with pytest.raises(FikasoError, match="not a usable password"):
+        secrets.load(settings)
