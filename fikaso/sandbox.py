@@ -1,0 +1,191 @@
+"""The sandbox: a local container that behaves like a fresh VPS (sshd + its own Docker engine).
+
+Its host key is made here before it starts and written to .sandbox/known_hosts, so clients check
+it strictly from the first connection. The stack's images, which cannot be pulled here, are
+offered to its engine as stand-ins under their production names.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+
+from . import images
+from .config import PROJECT_ROOT
+from .errors import FikasoError
+from .local import run, succeeds
+
+CONTAINER = "fikaso-sandbox"
+VOLUME = "fikaso-sandbox-docker"
+ALIAS = "fikaso-sandbox"
+STATE_DIR = PROJECT_ROOT / ".sandbox"
+VPS_FILES = STATE_DIR / "vps"
+READY_SECONDS = 90
+DOCKER_FIX = "Run `make host` (it installs and starts Docker), then `fab sandbox.up` again"
+
+
+def keygen_argv(path: Path, comment: str) -> list[str]:
+    return ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)]
+
+
+def run_argv(vps_files: Path) -> list[str]:
+    """`docker run` for a VPS container that can run its own Docker engine without --privileged."""
+    return [
+        "docker", "run", "--detach", "--name", CONTAINER, "--hostname", "fikaso-vps",
+        "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+        "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+        "--security-opt", "systempaths=unconfined",
+        "--cgroupns", "host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--device-cgroup-rule", "a *:* rwm",
+        "--tmpfs", "/run", "--tmpfs", "/tmp",
+        "--volume", f"{VOLUME}:/var/lib/docker",
+        "--volume", f"{vps_files}:/sandbox:ro",
+        "--publish", "127.0.0.1::22", "--publish", "127.0.0.1::80", "--publish", "127.0.0.1::443",
+        images.VPS_IMAGE,
+    ]
+
+
+def ssh_config_text(port: int, key: Path, known_hosts: Path) -> str:
+    return "\n".join([
+        f"Host {ALIAS}",
+        "  HostName 127.0.0.1",
+        f"  Port {port}",
+        "  User deploy",
+        f"  IdentityFile {key}",
+        "  IdentitiesOnly yes",
+        f"  UserKnownHostsFile {known_hosts}",
+        "  StrictHostKeyChecking yes",
+        "",
+    ])
+
+
+def _is_running() -> bool:
+    result = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", CONTAINER],
+                            capture_output=True, text=True, check=False)
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def _published(port: int) -> int:
+    out = run(["docker", "port", CONTAINER, f"{port}/tcp"], what=f"Reading the sandbox's port {port}",
+              fix=DOCKER_FIX)
+    return int(out.strip().splitlines()[0].rsplit(":", 1)[1])
+
+
+def _keys() -> None:
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    VPS_FILES.mkdir(mode=0o755, exist_ok=True)
+    client_key = STATE_DIR / "id_ed25519"
+    if not client_key.exists():
+        run(keygen_argv(client_key, "fikaso-sandbox-client"), what="Creating the sandbox SSH key",
+            fix="Check that ssh-keygen (openssh-client) is installed")
+    host_key = VPS_FILES / "ssh_host_ed25519_key"
+    if not host_key.exists():
+        run(keygen_argv(host_key, "fikaso-sandbox-host"), what="Creating the sandbox host key",
+            fix="Check that ssh-keygen (openssh-client) is installed")
+    os.chmod(host_key, 0o644)  # read by root inside the VPS container, which installs it 0600 there
+    (VPS_FILES / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
+
+
+def _wait(what: str, ready: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while not ready():
+        if not _is_running():
+            logs = subprocess.run(["docker", "logs", "--tail", "20", CONTAINER], capture_output=True, text=True)
+            raise FikasoError(f"The sandbox container stopped while waiting for {what}: "
+                              f"{(logs.stderr + logs.stdout).strip()[-500:]}", DOCKER_FIX)
+        if time.monotonic() > deadline:
+            raise FikasoError(f"The sandbox's {what} was not ready within {READY_SECONDS} s",
+                              "See `docker logs fikaso-sandbox`; `fab sandbox.down` then `fab sandbox.up` "
+                              "starts afresh")
+        time.sleep(0.3)
+
+
+def _ssh_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.settimeout(2)
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _offer_images(names: list[str], log) -> None:
+    """Load into the VPS's engine the stand-ins it lacks or has in an older build, in one stream."""
+    wanted = {}
+    for name in names:
+        wanted[name] = run(["docker", "image", "inspect", "--format", "{{.Id}}", name],
+                           what=f"Reading image {name}", fix=DOCKER_FIX).strip()
+    inner = subprocess.run(["docker", "exec", CONTAINER, "docker", "image", "inspect", "--format",
+                            "{{.Id}}", *names], capture_output=True, text=True, check=False).stdout.split()
+    missing = [name for name in names if wanted[name] not in inner]
+    if not missing:
+        return
+    started = time.monotonic()
+    save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE)
+    try:
+        run(["docker", "exec", "-i", CONTAINER, "docker", "load", "--quiet"], stdin=save.stdout,
+            what="Loading the stand-in images into the sandbox", fix=DOCKER_FIX)
+    finally:
+        save.stdout.close()
+        save.wait()
+    log(f"phase: {len(missing)} stand-in image(s) offered to the sandbox in {time.monotonic() - started:.1f} s")
+
+
+def _write_client_files(info: dict) -> None:
+    host_pub = (VPS_FILES / "ssh_host_ed25519_key.pub").read_text().split()
+    Path(info["known_hosts"]).write_text(f"[127.0.0.1]:{info['port']} {host_pub[0]} {host_pub[1]}\n")
+    Path(info["ssh_config"]).write_text(ssh_config_text(info["port"], Path(info["key_file"]),
+                                                        Path(info["known_hosts"])))
+    (STATE_DIR / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def info() -> dict:
+    """Where the running sandbox answers: SSH host, port, user, key, known_hosts, HTTP(S) ports."""
+    if not _is_running():
+        raise FikasoError("No sandbox is running", "Start one with `fab sandbox.up`")
+    return {
+        "alias": ALIAS,
+        "host": "127.0.0.1",
+        "port": _published(22),
+        "user": "deploy",
+        "key_file": str(STATE_DIR / "id_ed25519"),
+        "known_hosts": str(STATE_DIR / "known_hosts"),
+        "ssh_config": str(STATE_DIR / "ssh_config"),
+        "http_port": _published(80),
+        "https_port": _published(443),
+    }
+
+
+def up(image_names: Mapping[str, str], log=print) -> dict:
+    """Start the sandbox (or find it running), offer it the stand-ins, and return its info."""
+    if not succeeds(["docker", "info"]):
+        raise FikasoError("The local Docker engine does not answer", DOCKER_FIX)
+    started = time.monotonic()
+    standins = images.ensure_all(image_names, log)
+    log(f"phase: images ready in {time.monotonic() - started:.1f} s")
+    _keys()
+    if not _is_running():
+        subprocess.run(["docker", "rm", "--force", CONTAINER], capture_output=True, check=False)
+        run(run_argv(VPS_FILES), what="Starting the sandbox container", fix=DOCKER_FIX)
+    started = time.monotonic()
+    details = info()
+    _wait("SSH server", lambda: _ssh_answers(details["port"]))
+    _wait("Docker engine", lambda: succeeds(["docker", "exec", CONTAINER, "docker", "info"]))
+    log(f"phase: sandbox sshd and dockerd ready in {time.monotonic() - started:.1f} s")
+    _offer_images(standins, log)
+    _write_client_files(details)
+    return details
+
+
+def down(log=print) -> None:
+    """Remove the sandbox container, its Docker data and its host files; keep the client key."""
+    subprocess.run(["docker", "rm", "--force", "--volumes", CONTAINER], capture_output=True, check=False)
+    subprocess.run(["docker", "volume", "rm", "--force", VOLUME], capture_output=True, check=False)
+    for name in ("known_hosts", "ssh_config", "info.json"):
+        (STATE_DIR / name).unlink(missing_ok=True)
+    log("sandbox removed")

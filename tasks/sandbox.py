@@ -1,0 +1,32 @@
+import json
+
+from invoke import task
+
+from fikaso import sandbox as fikaso_sandbox
+
+from .common import settings_of, user_errors
+
+
+@task
+@user_errors
+def up(c):
+    """Start the local test VPS (sshd + Docker engine), or check the running one; prints its info.
+
+    Builds its image and the stand-in images once per machine; `fab -H fikaso-sandbox TASK` then
+    reaches it with its host key pinned.
+    """
+    print(json.dumps(fikaso_sandbox.up(settings_of(c).images), indent=2))
+
+
+@task
+@user_errors
+def down(c):
+    """Remove the local test VPS and everything on it."""
+    fikaso_sandbox.down()
+
+
+@task
+@user_errors
+def info(c):
+    """Print the running test VPS's SSH host, port, user, key, known_hosts and HTTP(S) ports as JSON."""
+    print(json.dumps(fikaso_sandbox.info(), indent=2))
