@@ -39,13 +39,13 @@ def _info(name: str, *, kind: bytes, mode: int, size: int = 0, link: str = "") -
     return info
 
 
-def _walk(root: Path, excluded_prefixes: tuple[str, ...]) -> Iterable[Path]:
+def _walk(root: Path, excluded_prefixes: tuple[str, ...], excluded_names: frozenset[str]) -> Iterable[Path]:
     # os.walk lists symlinked folders without entering them: they travel as links.
     for dirpath, dirnames, filenames in os.walk(root):
         here, entered = Path(dirpath), []
         for name in dirnames + filenames:
             path = here / name
-            if name in EXCLUDED_NAMES or _excluded(path.relative_to(root).as_posix(), excluded_prefixes):
+            if name in excluded_names or _excluded(path.relative_to(root).as_posix(), excluded_prefixes):
                 continue
             yield path
             if name in dirnames:
@@ -58,11 +58,11 @@ def _excluded(rel: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def tree(root: Path, *, excluded_prefixes: tuple[str, ...] = EXCLUDED_PREFIXES,
-         extra: Mapping[str, bytes] | None = None) -> Archive:
+         excluded_names: frozenset[str] = EXCLUDED_NAMES) -> Archive:
     """A tar of `root` in a fixed order with normalised owners, times and modes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        entries = sorted(_walk(root, excluded_prefixes), key=lambda p: p.relative_to(root).as_posix())
+        entries = sorted(_walk(root, excluded_prefixes, excluded_names), key=lambda p: p.relative_to(root).as_posix())
         for path in entries:
             name = path.relative_to(root).as_posix()
             if path.is_symlink():
@@ -73,8 +73,6 @@ def tree(root: Path, *, excluded_prefixes: tuple[str, ...] = EXCLUDED_PREFIXES,
                 mode = 0o755 if os.access(path, os.X_OK) else 0o644
                 data = path.read_bytes()
                 tar.addfile(_info(name, kind=tarfile.REGTYPE, mode=mode, size=len(data)), io.BytesIO(data))
-        for name, data in sorted((extra or {}).items()):
-            tar.addfile(_info(name, kind=tarfile.REGTYPE, mode=0o644, size=len(data)), io.BytesIO(data))
     return Archive(buffer.getvalue())
 
 

@@ -48,6 +48,8 @@ class Layout:
         """Every folder setup creates, parents first."""
         out = [self.base, self.stack, self.secrets, self.state]
         for panel in PANELS:
-            out += [self.site(panel), self.releases(panel), self.shared(panel)]
+            shared = self.shared(panel)
+            # Mount points of the panel's volumes; nginx mounts them read-only, so they must exist.
+            out += [self.site(panel), self.releases(panel), shared, shared / "storage", shared / "bootstrap-cache"]
         out += [self.site("landing"), self.releases("landing")]
         return out

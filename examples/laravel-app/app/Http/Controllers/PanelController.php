@@ -1,0 +1,40 @@
+<?php
+
+namespace App\Http\Controllers;
+
+use Illuminate\Routing\Controller;
+use Illuminate\Support\Facades\DB;
+use Throwable;
+
+class PanelController extends Controller
+{
+    /** The panel's page: its name, the live release, and a row read from its own database. */
+    public function show()
+    {
+        return view('panel', [
+            'panel' => config('app.name'),
+            'release' => $this->release(),
+            'database' => DB::connection()->getDatabaseName(),
+            'note' => DB::table('panel_notes')->orderBy('id')->value('body'),
+        ]);
+    }
+
+    /** Health check for deploys and the proxy: 200 only when the database answers. */
+    public function up()
+    {
+        try {
+            DB::select('SELECT 1');
+        } catch (Throwable $e) {
+            return response("database unavailable\n", 503)->header('Content-Type', 'text/plain');
+        }
+
+        return response("ok\n", 200)->header('Content-Type', 'text/plain');
+    }
+
+    private function release(): string
+    {
+        $file = base_path('RELEASE');
+
+        return is_file($file) ? trim(file_get_contents($file)) : 'unknown';
+    }
+}

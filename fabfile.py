@@ -1,0 +1,22 @@
+"""Fikaso Deploy: `fab --list` shows the tasks, `fab --help TASK` explains one."""
+import sys
+from pathlib import Path
+
+import yaml
+from invoke import Collection
+
+from tasks import demo, host, sandbox, secrets, setup, status
+
+# Invoke would meet a YAML syntax error in fabric.yaml with a traceback; say what to fix instead.
+try:
+    yaml.safe_load((Path(__file__).parent / "fabric.yaml").read_text())
+except FileNotFoundError:
+    pass
+except yaml.YAMLError as error:
+    sys.exit(f"Error: fabric.yaml is not valid YAML: {str(error).replace(chr(10), ' ')}. "
+             "Fix the syntax at the place shown (indentation with spaces, a space after each colon).")
+
+namespace = Collection(setup.setup, status.status, status.logs, demo.demo)
+namespace.add_collection(Collection.from_module(secrets), name="secrets")
+namespace.add_collection(Collection.from_module(host), name="host")
+namespace.add_collection(Collection.from_module(sandbox), name="sandbox")

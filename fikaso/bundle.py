@@ -1,0 +1,54 @@
+"""The bundle uploaded to <base>/stack: compose file, rendered nginx configs, image build files.
+
+Pure: the same settings give byte-identical files, so the bundle's hash tells whether the server
+already has it.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Mapping
+
+import jinja2
+
+from .config import PROJECT_ROOT
+
+NGINX_TEMPLATES = PROJECT_ROOT / "nginx"
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(NGINX_TEMPLATES)),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+def render_nginx(context: Mapping) -> dict[str, str]:
+    """Each site's nginx config, keyed by its path in the bundle (nginx/<site>/<site>.conf)."""
+    env = _environment()
+    out = {}
+    for panel in context["panels"]:
+        out[f"nginx/{panel['name']}/{panel['name']}.conf"] = env.get_template("panel.conf.j2").render(panel=panel)
+    out["nginx/landing/landing.conf"] = env.get_template("landing.conf.j2").render(landing=context["landing"])
+    sites = [*context["panels"], {"name": "landing", **context["landing"]}]
+    out["nginx/proxy/proxy.conf"] = env.get_template("proxy.conf.j2").render(sites=sites)
+    return out
+
+
+def env_file(values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"compose setting {key} must be one line")
+    return "".join(f"{key}={value}\n" for key, value in sorted(values.items()))
+
+
+def build_bundle(context: Mapping, dest: Path, env: Mapping[str, str]) -> None:
+    """Write the bundle tree into `dest`."""
+    dest.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "stack" / "compose.yaml", dest / "compose.yaml")
+    (dest / ".env").write_text(env_file(env))
+    shutil.copytree(PROJECT_ROOT / "dockerfiles", dest / "dockerfiles")
+    shutil.copytree(PROJECT_ROOT / "init-db", dest / "init-db")
+    for name, text in render_nginx(context).items():
+        path = dest / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

@@ -1,0 +1,335 @@
+"""`fab setup`: bring a fresh VPS to the whole running stack; on a second run, change nothing.
+
+Every step decides from the facts read at the start (one round trip) whether it has work to do.
+The remote scripts are built by the pure `*_script` functions below and run by the executor.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import archive, bundle
+from .config import PANELS, PROJECT_ROOT, Settings
+from .errors import FikasoError
+from .layout import BUNDLE_HASH_FILE, RELEASE_FILE, SECRETS_HASH_FILE, SOURCE_HASH_FILE, Layout
+from .remote import Remote, RemoteError, cmd, q
+from .secrets import Secrets, database_name
+from .stack import SERVICES, Facts, compose, facts_script, parse_facts, php_image_tag
+from .steps import Outcome, Step, changed, run_steps, unchanged
+
+APP_ROOT = "/var/www/app"
+WAIT_SECONDS = 300
+BOOTSTRAP_SCRIPT = "/docker-entrypoint-initdb.d/01-databases.sh"
+
+
+# ---- pure builders of remote scripts -------------------------------------------------------
+
+def layout_script(layout: Layout, facts: Facts) -> str:
+    lines = []
+    if facts.base_state == "missing":
+        parent_make = cmd("mkdir", "-p", layout.base)
+        sudo_make = cmd("sudo", "-n", "install", "-d", "-o", facts.uid, "-g", facts.uid, layout.base)
+        lines.append(f"{parent_make} 2>/dev/null || {sudo_make}" if facts.sudo else parent_make)
+    lines.append(cmd("mkdir", "-p", *layout.folders()))
+    lines.append(cmd("chmod", "700", layout.secrets))
+    return "\n".join(lines)
+
+
+def secrets_archive(secrets: Secrets) -> archive.Archive:
+    # The password files are read inside the mysql container by its own user, so they are 0644
+    # inside the 0700 secrets folder; the .env files are read by the app's own uid: 0600.
+    entries = {f"secrets/{name}": (data, 0o644) for name, data in secrets.files().items()}
+    for panel, env in secrets.env_files.items():
+        entries[f"panels/{panel}/shared/.env"] = (env, 0o600)
+    return archive.files(entries)
+
+
+def extract_script(target, hash_file, sha: str) -> str:
+    """Unpack the tar arriving on stdin into `target`, then record its hash."""
+    return "\n".join([
+        cmd("tar", "-x", "-p", "--no-same-owner", "-C", target),
+        f"printf '%s\\n' {q(sha)} > {q(hash_file)}",
+    ])
+
+
+def build_image_script(layout: Layout) -> str:
+    return compose(layout, "build", "--progress", "plain", "admin_panel")
+
+
+def start_script(layout: Layout, *services: str) -> str:
+    return compose(layout, "up", "--detach", "--wait", "--wait-timeout", WAIT_SECONDS, "--remove-orphans",
+                   *services)
+
+
+def databases_check_script(layout: Layout) -> str:
+    """Exits 0 only if every panel user logs in to its own database with its current password."""
+    checks = []
+    for panel in PANELS:
+        db = database_name(panel)
+        option_file = (f"<(printf '[client]\\nuser={db}\\npassword=%s\\n' "
+                       f"\"$(cat /run/secrets/{panel}_db_password)\")")
+        checks.append(f"mysql --defaults-extra-file={option_file} -h 127.0.0.1 -e 'SELECT 1' {db} >/dev/null")
+    return compose(layout, "exec", "-T", "mysql", "bash", "-c", " && ".join(checks))
+
+
+def databases_bootstrap_script(layout: Layout) -> str:
+    return compose(layout, "exec", "-T", "mysql", "bash", BOOTSTRAP_SCRIPT)
+
+
+def upload_release_script(layout: Layout, site: str, release_id: str, source_sha: str) -> str:
+    """Unpack a release from stdin into releases/<id>.partial, link shared state, then rename it."""
+    release = layout.release(site, release_id)
+    partial = f"{release}.partial"
+    lines = [
+        cmd("rm", "-rf", partial),
+        cmd("mkdir", "-p", partial),
+        cmd("tar", "-x", "--no-same-owner", "-C", partial),
+        f"printf '%s\\n' {q(release_id)} > {q(partial + '/' + RELEASE_FILE)}",
+        f"printf '%s\\n' {q(source_sha)} > {q(partial + '/' + SOURCE_HASH_FILE)}",
+    ]
+    if site in PANELS:
+        lines += [
+            cmd("ln", "-sfn", "../../shared/.env", f"{partial}/.env"),
+            cmd("rm", "-rf", f"{partial}/storage", f"{partial}/bootstrap/cache"),
+            cmd("ln", "-sfn", "../../shared/storage", f"{partial}/storage"),
+            cmd("mkdir", "-p", f"{partial}/bootstrap"),
+            cmd("ln", "-sfn", f"{APP_ROOT}/shared/bootstrap-cache/{release_id}", f"{partial}/bootstrap/cache"),
+        ]
+    lines.append(cmd("mv", "-T", partial, release))
+    return "\n".join(lines)
+
+
+def prepare_release_script(layout: Layout, panel: str, release_id: str, uid: str) -> str:
+    """Inside the panel's PHP container: shared folders, dependencies, migrations, caches."""
+    service = f"{panel}_panel"
+    shared = f"{APP_ROOT}/shared"
+    own = compose(layout, "exec", "-T", "-u", "0", service,
+                  "chown", f"{uid}:{uid}", f"{shared}/storage", f"{shared}/bootstrap-cache")
+    app_steps = " && ".join([
+        cmd("mkdir", "-p", f"{shared}/storage/app/public", f"{shared}/storage/framework/cache/data",
+            f"{shared}/storage/framework/sessions", f"{shared}/storage/framework/views",
+            f"{shared}/storage/logs", f"{shared}/bootstrap-cache/{release_id}"),
+        "composer install --no-dev --optimize-autoloader --no-interaction --no-progress",
+        "php artisan migrate --force",
+        "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",
+        "php artisan storage:link",
+    ])
+    run = compose(layout, "exec", "-T", "-w", f"{APP_ROOT}/releases/{release_id}", service,
+                  "sh", "-c", app_steps)
+    return f"{own}\n{run}"
+
+
+def switch_script(layout: Layout, site: str, release_id: str) -> str:
+    """Point `current` at the release atomically: a new link renamed over the old one."""
+    current = layout.current(site)
+    return "\n".join([
+        cmd("ln", "-sfn", f"releases/{release_id}", f"{current}.next"),
+        cmd("mv", "-T", f"{current}.next", current),
+    ])
+
+
+def check_site_script(layout: Layout, domain: str, path: str) -> str:
+    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would."""
+    return compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
+                   f"http://127.0.0.1{path}")
+
+
+# ---- the run --------------------------------------------------------------------------------
+
+@dataclass
+class SetupRun:
+    settings: Settings
+    remote: Remote
+    secrets: Secrets
+    layout: Layout = field(init=False)
+    facts: Facts = field(default_factory=Facts)
+    bundle: archive.Archive | None = None
+    release_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+
+    def __post_init__(self):
+        self.layout = Layout(self.settings.base_dir)
+
+    def refresh_facts(self) -> Facts:
+        result = self.remote.run(facts_script(self.layout), label="reading the server's state")
+        self.facts = parse_facts(result.stdout)
+        return self.facts
+
+
+def compose_env(settings: Settings, facts: Facts, php_image: str) -> dict[str, str]:
+    return {
+        "FIKASO_BASE": str(settings.base_dir),
+        "FIKASO_MYSQL_IMAGE": settings.images["mysql"],
+        "FIKASO_NGINX_IMAGE": settings.images["nginx"],
+        "FIKASO_PHP_BASE_IMAGE": settings.images["php_base"],
+        "FIKASO_COMPOSER_IMAGE": settings.images["composer"],
+        "FIKASO_PHP_IMAGE": php_image,
+        "FIKASO_APP_UID": facts.uid,
+    }
+
+
+def bundle_context(settings: Settings) -> dict:
+    return {
+        "panels": [{"name": s.name, "domain": s.domain, "port": s.port} for s in settings.panels],
+        "landing": {"domain": settings.landing.domain, "port": settings.landing.port},
+    }
+
+
+def php_build_hash(settings: Settings, uid: str) -> str:
+    """What the PHP image depends on: its build folder, the base images and the app uid."""
+    folder = archive.tree(PROJECT_ROOT / "dockerfiles" / "php", excluded_prefixes=())
+    parts = [folder.sha256, settings.images["php_base"], settings.images["composer"], uid]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def make_bundle(settings: Settings, facts: Facts) -> archive.Archive:
+    php_image = php_image_tag(settings, php_build_hash(settings, facts.uid))
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "stack"
+        bundle.build_bundle(bundle_context(settings), dest, compose_env(settings, facts, php_image))
+        # The bundle is built here from known files: ship all of it, its compose .env included.
+        return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
+
+
+def step_docker(run: SetupRun) -> Outcome:
+    facts = run.refresh_facts()
+    if not facts.docker:
+        raise FikasoError(
+            f"User {facts.user} on the server cannot use the Docker engine (docker version found no server)",
+            "Install Docker (apt-get install docker.io on Debian/Ubuntu), start it, and add the user to the "
+            f"docker group: sudo usermod -aG docker {facts.user}, then log in again")
+    if not facts.compose:
+        raise FikasoError("Docker Compose v2 (`docker compose`) is not installed on the server",
+                          "Install the compose plugin (apt-get install docker-compose-plugin from Docker's "
+                          "repository, or the docker-compose binary as a CLI plugin)")
+    return unchanged(f"docker {facts.docker}, compose {facts.compose}")
+
+
+def step_layout(run: SetupRun) -> Outcome:
+    facts = run.facts
+    if facts.base_state == "readonly" or (facts.base_state == "missing" and not facts.sudo and
+                                          not _parent_writable(run)):
+        raise FikasoError(
+            f"User {facts.user} cannot create or write {run.layout.base} on the server",
+            f"Create it once as root: sudo install -d -o {facts.user} -g {facts.user} {run.layout.base}, "
+            "or set fikaso.base_dir in fabric.yaml to a folder the user owns")
+    if not facts.folders_missing:
+        return unchanged(str(run.layout.base))
+    run.remote.run(layout_script(run.layout, facts), label="creating the folders")
+    return changed(str(run.layout.base))
+
+
+def _parent_writable(run: SetupRun) -> bool:
+    parent = run.layout.base.parent
+    return run.remote.run(f"[ -w {q(parent)} ]", label="checking the base folder's parent", check=False).ok
+
+
+def step_secrets(run: SetupRun) -> Outcome:
+    payload = secrets_archive(run.secrets)
+    if run.facts.secrets_hash == payload.sha256:
+        return unchanged()
+    run.remote.run(extract_script(run.layout.base, run.layout.secrets / SECRETS_HASH_FILE, payload.sha256),
+                   label="uploading the secrets", stdin=payload.chunks())
+    return changed("passwords and .env files uploaded")
+
+
+def step_bundle(run: SetupRun) -> Outcome:
+    run.bundle = make_bundle(run.settings, run.facts)
+    if run.facts.bundle_hash == run.bundle.sha256:
+        return unchanged(run.bundle.sha256[:12])
+    run.remote.run(extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, run.bundle.sha256),
+                   label="uploading the stack bundle", stdin=run.bundle.chunks())
+    return changed(f"{run.bundle.sha256[:12]}, {len(run.bundle.data) // 1024} KiB")
+
+
+def step_php_image(run: SetupRun) -> Outcome:
+    tag = php_image_tag(run.settings, php_build_hash(run.settings, run.facts.uid))
+    if tag in run.facts.images:
+        return unchanged(tag)
+    run.remote.run(build_image_script(run.layout), label="building the PHP image")
+    return changed(tag)
+
+
+def step_mysql(run: SetupRun) -> Outcome:
+    service = run.facts.services.get("mysql")
+    if service is not None and service.healthy and run.facts.bundle_hash == run.bundle.sha256:
+        return unchanged("healthy")
+    run.remote.run(start_script(run.layout, "mysql"), label="starting MySQL")
+    return changed("healthy")
+
+
+def step_databases(run: SetupRun) -> Outcome:
+    if run.remote.run(databases_check_script(run.layout), label="checking the databases", check=False).ok:
+        return unchanged(", ".join(database_name(p) for p in PANELS))
+    run.remote.run(databases_bootstrap_script(run.layout), label="creating the databases and users")
+    if not run.remote.run(databases_check_script(run.layout), label="checking the databases", check=False).ok:
+        raise FikasoError(
+            "The panel database users still cannot log in after the bootstrap; the MySQL root password on the "
+            "server may differ from secrets/mysql_root_password",
+            "Compare them; `fab logs --service=mysql` shows the server's view")
+    return changed("databases and users ensured")
+
+
+def _install_site(run: SetupRun, site) -> Outcome:
+    live = run.facts.live.get(site.name)
+    if live:
+        return unchanged(f"live release {live} (ship changes with a deploy)")
+    release = archive.tree(site.source)
+    run.remote.run(upload_release_script(run.layout, site.name, run.release_id, release.sha256),
+                   label=f"uploading {site.name} release {run.release_id}", stdin=release.chunks())
+    if site.name in PANELS:
+        run.remote.run(start_script(run.layout, f"{site.name}_panel"), label=f"starting {site.name}'s PHP-FPM")
+        run.remote.run(prepare_release_script(run.layout, site.name, run.release_id, run.facts.uid),
+                       label=f"installing {site.name} (composer, migrations, caches)")
+    run.remote.run(switch_script(run.layout, site.name, run.release_id), label=f"switching {site.name}")
+    return changed(f"release {run.release_id}")
+
+
+def site_step(site) -> Step[SetupRun]:
+    return Step(f"install {site.name}", lambda run: _install_site(run, site))
+
+
+def step_services(run: SetupRun) -> Outcome:
+    if run.facts.all_healthy() and run.facts.bundle_hash == run.bundle.sha256:
+        return unchanged(f"{len(SERVICES)} services healthy")
+    run.remote.run(start_script(run.layout), label="starting every service")
+    return changed(f"{len(SERVICES)} services healthy")
+
+
+def step_check_sites(run: SetupRun) -> Outcome:
+    for site in (*run.settings.panels, run.settings.landing):
+        path = "/up" if site.name in PANELS else "/"
+        result = run.remote.run(check_site_script(run.layout, site.domain, path),
+                                label=f"checking {site.domain}", check=False)
+        if not result.ok:
+            raise FikasoError(
+                f"{site.domain} does not answer through the proxy ({path}): "
+                f"{(result.stderr or result.stdout).strip()[-300:] or 'no response'}",
+                f"Look at `fab logs --service={site.name}_nginx` and `fab status`")
+    return unchanged("4 sites answer through the proxy")
+
+
+def setup_steps(settings: Settings) -> list[Step[SetupRun]]:
+    return [
+        Step("docker", step_docker),
+        Step("folders", step_layout),
+        Step("secrets", step_secrets),
+        Step("bundle", step_bundle),
+        Step("php image", step_php_image),
+        Step("mysql", step_mysql),
+        Step("databases", step_databases),
+        *(site_step(site) for site in (*settings.panels, settings.landing)),
+        Step("services", step_services),
+        Step("sites", step_check_sites),
+    ]
+
+
+def setup(settings: Settings, remote: Remote, secrets: Secrets, out=None) -> list[Outcome]:
+    run = SetupRun(settings=settings, remote=remote, secrets=secrets)
+    try:
+        return run_steps("setup", setup_steps(settings), run, out=out)
+    except RemoteError as error:
+        raise FikasoError(str(error), "Fix the cause shown above and run `fab setup` again: "
+                          "finished steps are skipped") from None

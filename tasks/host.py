@@ -1,0 +1,31 @@
+from invoke import task
+
+from fikaso.connection import fingerprint, offered_host_key, record_host_key
+from fikaso.errors import FikasoError
+
+from .common import settings_of, target_host, user_errors
+
+
+@task(help={"expect": "the SHA256:... fingerprint you expect; skips the question when it matches"})
+@user_errors
+def trust(c, expect=None):
+    """First contact with a new VPS: show its host key's fingerprint and record it once you confirm.
+
+    Compare the fingerprint with the one the server shows on its console
+    (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub). Every other task refuses hosts whose key
+    is not recorded, or whose key changed.
+    """
+    host = target_host(c, settings_of(c))
+    name, key, path = offered_host_key(host, c.config)
+    shown = fingerprint(key)
+    print(f"{name} offers {key.get_name()} {shown}")
+    if expect is not None:
+        if expect.strip() != shown:
+            raise FikasoError(f"The fingerprint {shown} is not the one you expected ({expect})",
+                              "Do not trust this host until you know why; check the address and the "
+                              "server's console")
+    elif input("Trust this key? Type yes to record it: ").strip().lower() != "yes":
+        raise FikasoError("Not trusted: nothing was recorded", "Run again and type yes once the fingerprint "
+                          "matches the server's")
+    record_host_key(name, key, path)
+    print(f"recorded in {path}")

@@ -1,0 +1,75 @@
+from pathlib import PurePosixPath
+
+from fikaso.layout import Layout
+from fikaso.stack import SERVICES, facts_script, parse_facts
+from fikaso.status import logs_script, render_status
+from fikaso.errors import FikasoError
+
+import pytest
+
+LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
+
+FACTS_OUTPUT = """user=deploy
+uid=1000
+home=/home/deploy
+docker=20.10.24
+compose=5.6.1
+base=writable
+sudo=no
+folders_missing=no
+bundle=abc
+secrets=def
+live_admin=20261124030000
+live_store=
+live_website=20261124030001
+live_landing=20261124030002
+image=fikaso/php:0123456789ab
+ps={"Service":"mysql","State":"running","Health":"healthy"}
+ps={"Service":"store_panel","State":"exited","Health":""}
+disk=1.2G
+"""
+
+
+def test_facts_are_parsed_into_what_steps_decide_on():
+    facts = parse_facts(FACTS_OUTPUT)
+    assert facts.uid == "1000" and facts.docker == "20.10.24" and facts.compose == "5.6.1"
+    assert facts.base_state == "writable" and not facts.sudo and not facts.folders_missing
+    assert facts.bundle_hash == "abc" and facts.secrets_hash == "def"
+    assert facts.live == {"admin": "20261124030000", "website": "20261124030001", "landing": "20261124030002"}
+    assert "fikaso/php:0123456789ab" in facts.images
+    assert facts.services["mysql"].healthy and not facts.services["store_panel"].healthy
+    assert not facts.all_healthy()
+
+
+def test_old_compose_json_array_is_understood_too():
+    facts = parse_facts('ps=[{"Service":"mysql","State":"running","Health":"healthy"}]')
+    assert facts.services["mysql"].healthy
+
+
+def test_facts_script_reads_everything_in_one_script():
+    script = facts_script(LAYOUT)
+    for needle in ("id -un", "docker version", "docker compose version --short",
+                   "/srv/fikaso/stack/.bundle-sha256", "/srv/fikaso/panels/store/current",
+                   "/srv/fikaso/landing/current", "ps --all --format json"):
+        assert needle in script
+
+
+def test_status_table_shows_every_service_and_release():
+    text = render_status(FACTS_OUTPUT, LAYOUT)
+    for service in SERVICES:
+        assert service in text
+    assert "store_panel      exited" in text
+    assert "admin_nginx      absent" in text
+    assert "store            none" in text
+    assert "disk used by /srv/fikaso: 1.2G" in text
+    assert "1 of 9 services running and healthy" in text
+
+
+def test_logs_of_a_known_service():
+    assert logs_script(LAYOUT, "store_panel", 50, True) == (
+        "cd /srv/fikaso/stack && docker compose logs --no-color --timestamps --tail 50 --follow store_panel")
+
+
+def test_logs_of_an_unknown_service_lists_the_known_ones():
+    with pytest.raises(FikasoError, match="no service named 'store'.*store_panel"):
+        logs_script(LAYOUT, "store", 50, False)
