@@ -55,10 +55,11 @@ def _with_sandbox_alias(config: Config) -> Config:
     return config
 
 
-def connect(host: str, config: Config | None = None) -> Connection:
+def connect(host: str, config: Config | None = None, user: str | None = None,
+            port: int | None = None) -> Connection:
     """An open Connection to `host` (an ssh_config alias or user@host:port), host key verified."""
     config = _with_sandbox_alias(config if config is not None else Config())
-    connection = Connection(host, config=config, connect_timeout=CONNECT_TIMEOUT)
+    connection = Connection(host, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
     client = connection.client
     client.set_missing_host_key_policy(_RejectShowingFingerprint())
     for path in known_hosts_files(connection):
@@ -72,7 +73,7 @@ def connect(host: str, config: Config | None = None) -> Connection:
             f"The host key of {where} is not known (it offered {error.key.get_name()} "
             f"{fingerprint(error.key)}), so Fikaso will not talk to it",
             "Check that fingerprint against the server's (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on its "
-            f"console), then trust it with `fab host.trust -H {host}`",
+            f"console), then trust it with `fab host.trust -H {where}`",
         ) from None
     except paramiko.BadHostKeyException as error:
         raise FikasoError(
@@ -81,7 +82,7 @@ def connect(host: str, config: Config | None = None) -> Connection:
             "or the server was reinstalled",
             "If you know it was reinstalled, remove the old key with "
             f"`ssh-keygen -R '[{connection.host}]:{connection.port}'` (or the plain host name for port 22) "
-            f"and trust the new one with `fab host.trust -H {host}`; otherwise stop and investigate",
+            f"and trust the new one with `fab host.trust -H {where}`; otherwise stop and investigate",
         ) from None
     except paramiko.AuthenticationException:
         raise FikasoError(
@@ -93,19 +94,20 @@ def connect(host: str, config: Config | None = None) -> Connection:
         raise FikasoError(
             f"Cannot reach {where} over SSH ({error or type(error).__name__})",
             "Check the host name and port, that the server is running and that a firewall lets SSH through; "
-            f"`ssh {host} true` should work from this machine",
+            f"`ssh -p {connection.port} {connection.user}@{connection.host} true` should work from this machine",
         ) from None
     connection.transport.set_keepalive(KEEPALIVE_SECONDS)
     return connection
 
 
-def offered_host_key(host: str, config: Config | None = None) -> tuple[str, paramiko.PKey, Path]:
+def offered_host_key(host: str, config: Config | None = None, user: str | None = None,
+                     port: int | None = None) -> tuple[str, paramiko.PKey, Path]:
     """The key `host` offers, the known_hosts name to record it under, and the file to record it in.
 
     Only the key exchange runs: no authentication, no command.
     """
     config = _with_sandbox_alias(config if config is not None else Config())
-    connection = Connection(host, config=config, connect_timeout=CONNECT_TIMEOUT)
+    connection = Connection(host, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
     name = connection.host if connection.port == 22 else f"[{connection.host}]:{connection.port}"
     try:
         sock = socket.create_connection((connection.host, connection.port), timeout=CONNECT_TIMEOUT)

@@ -64,6 +64,13 @@ def ssh_config_text(port: int, key: Path, known_hosts: Path) -> str:
     ])
 
 
+def _mounted_state_dir() -> str:
+    fmt = '{{range .Mounts}}{{if eq .Destination "/sandbox"}}{{.Source}}{{end}}{{end}}'
+    result = subprocess.run(["docker", "inspect", "--format", fmt, CONTAINER], capture_output=True, text=True,
+                            check=False)
+    return result.stdout.strip()
+
+
 def _is_running() -> bool:
     result = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", CONTAINER],
                             capture_output=True, text=True, check=False)
@@ -169,8 +176,10 @@ def up(image_names: Mapping[str, str], log=print) -> dict:
     standins = images.ensure_all(image_names, log)
     log(f"phase: images ready in {time.monotonic() - started:.1f} s")
     _keys()
-    if not _is_running():
-        subprocess.run(["docker", "rm", "--force", CONTAINER], capture_output=True, check=False)
+    if not _is_running() or _mounted_state_dir() != str(VPS_FILES):
+        # A stopped sandbox, or one started from another checkout (other keys, other secrets):
+        # start from a blank VPS, as its data would not match this checkout's secrets.
+        _remove()
         run(run_argv(VPS_FILES), what="Starting the sandbox container", fix=DOCKER_FIX)
     started = time.monotonic()
     details = info()
@@ -182,10 +191,14 @@ def up(image_names: Mapping[str, str], log=print) -> dict:
     return details
 
 
-def down(log=print) -> None:
-    """Remove the sandbox container, its Docker data and its host files; keep the client key."""
+def _remove() -> None:
     subprocess.run(["docker", "rm", "--force", "--volumes", CONTAINER], capture_output=True, check=False)
     subprocess.run(["docker", "volume", "rm", "--force", VOLUME], capture_output=True, check=False)
+
+
+def down(log=print) -> None:
+    """Remove the sandbox container, its Docker data and its host files; keep the client key."""
+    _remove()
     for name in ("known_hosts", "ssh_config", "info.json"):
         (STATE_DIR / name).unlink(missing_ok=True)
     log("sandbox removed")

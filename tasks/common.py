@@ -9,6 +9,7 @@ from invoke.exceptions import Exit
 from fikaso import config as fikaso_config
 from fikaso import secrets as fikaso_secrets
 from fikaso.connection import connect
+from fikaso.sandbox import ALIAS as SANDBOX_ALIAS
 from fikaso.errors import FikasoError
 from fikaso.remote import SSHRemote
 
@@ -31,8 +32,16 @@ def target_host(c, settings: fikaso_config.Settings) -> str:
     return host
 
 
+def target(c, settings: fikaso_config.Settings) -> dict:
+    """Where to connect: `-H` (which Fabric has parsed into c), or else fikaso.host."""
+    if getattr(c, "original_host", None) is None or c.original_host == SANDBOX_ALIAS:
+        # An alias: its ssh_config entry (the sandbox's included) supplies user and port.
+        return {"host": target_host(c, settings)}
+    return {"host": c.original_host, "user": c.user, "port": c.port}
+
+
 def open_remote(c, settings: fikaso_config.Settings) -> SSHRemote:
-    return SSHRemote(connect(target_host(c, settings), c.config))
+    return SSHRemote(connect(config=c.config, **target(c, settings)))
 
 
 def user_errors(task_body: Callable) -> Callable:

@@ -3,7 +3,7 @@ from invoke import task
 from fikaso.connection import fingerprint, offered_host_key, record_host_key
 from fikaso.errors import FikasoError
 
-from .common import settings_of, target_host, user_errors
+from .common import settings_of, target, user_errors
 
 
 @task(help={"expect": "the SHA256:... fingerprint you expect; skips the question when it matches"})
@@ -15,8 +15,7 @@ def trust(c, expect=None):
     (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub). Every other task refuses hosts whose key
     is not recorded, or whose key changed.
     """
-    host = target_host(c, settings_of(c))
-    name, key, path = offered_host_key(host, c.config)
+    name, key, path = offered_host_key(config=c.config, **target(c, settings_of(c)))
     shown = fingerprint(key)
     print(f"{name} offers {key.get_name()} {shown}")
     if expect is not None:

@@ -1,0 +1,92 @@
+"""Bad input ends with one clear paragraph, exit code 1, and no change on the VPS."""
+import shutil
+import subprocess
+
+import pytest
+
+from .helpers import ROOT, fab, server_snapshot
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """The project's code and settings in a scratch folder, to break its fabric.yaml safely."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("fabfile.py", "fabric.yaml"):
+        shutil.copy(ROOT / name, copy / name)
+    for name in ("tasks", "fikaso", "examples", "nginx", "stack", "dockerfiles", "init-db"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "secrets", copy / "secrets")
+    (copy / ".sandbox").symlink_to(ROOT / ".sandbox")
+    return copy
+
+
+def assert_refused(result, *phrases):
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("Error: ") and "\n" not in message, message
+    for phrase in phrases:
+        assert phrase in message, message
+
+
+def test_malformed_fabric_yaml(deployed, project_copy):
+    before = server_snapshot(deployed)
+    path = project_copy / "fabric.yaml"
+    path.write_text(path.read_text().replace("  base_dir: /srv/fikaso", "  base_dir: /srv/fikaso\n   oops: [", 1))
+    assert_refused(fab("setup", cwd=project_copy), "fabric.yaml is not valid YAML", "Fix the syntax")
+    assert server_snapshot(deployed) == before
+
+
+def test_unknown_panel_in_settings(deployed, project_copy):
+    before = server_snapshot(deployed)
+    path = project_copy / "fabric.yaml"
+    path.write_text(path.read_text().replace("    store:\n", "    shop:\n", 1))
+    assert_refused(fab("setup", cwd=project_copy), "unknown panel(s): shop", "admin, store, website")
+    assert server_snapshot(deployed) == before
+
+
+def test_missing_secret(deployed, project_copy):
+    before = server_snapshot(deployed)
+    (project_copy / "secrets" / "store_db_password").unlink()
+    assert_refused(fab("setup", cwd=project_copy), "store_db_password is missing", "fab secrets.generate")
+    assert server_snapshot(deployed) == before
+
+
+def test_source_that_is_not_a_laravel_app(deployed, tmp_path):
+    before = server_snapshot(deployed)
+    result = fab("setup", env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(tmp_path)})
+    assert_refused(result, "is not a Laravel app", "fikaso.panels.store.source")
+    assert server_snapshot(deployed) == before
+
+
+def test_unreachable_host():
+    result = fab("-H", "deploy@127.0.0.1:1", "status")
+    assert_refused(result, "Cannot reach deploy@127.0.0.1:1", "ssh -p 1 deploy@127.0.0.1 true")
+
+
+def test_unknown_host_key_is_refused_and_its_fingerprint_shown(deployed, tmp_path):
+    before = server_snapshot(deployed)
+    key = subprocess.run(["ssh-keygen", "-lf", str(ROOT / ".sandbox" / "ssh_host_ed25519_key.pub")],
+                         capture_output=True, text=True)
+    result = fab("-H", f"deploy@127.0.0.1:{deployed['port']}", "status", env={"HOME": str(tmp_path)})
+    assert_refused(result, "is not known", "fab host.trust")
+    if key.returncode == 0:
+        assert key.stdout.split()[1] in result.stderr
+    assert server_snapshot(deployed) == before
+
+
+def test_changed_host_key_is_refused(deployed, tmp_path):
+    before = server_snapshot(deployed)
+    other_key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{deployed['port']} {other_key.with_suffix('.pub').read_text()}")
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(f"Host impostor\n  HostName 127.0.0.1\n  Port {deployed['port']}\n  User deploy\n"
+                          f"  IdentityFile {deployed['key_file']}\n  UserKnownHostsFile {known_hosts}\n")
+    result = fab("-S", str(ssh_config), "-H", "impostor", "status")
+    assert_refused(result, "has CHANGED", "ssh-keygen -R")
+    assert server_snapshot(deployed) == before
