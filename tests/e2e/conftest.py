@@ -7,23 +7,35 @@ import pytest
 from .helpers import fab
 
 
+def report(request, line: str) -> None:
+    """Show a slow phase's duration in the test run's output, even when the test passes."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(line, flush=True)
+
+
 @pytest.fixture(scope="session")
-def sandbox():
+def sandbox(request):
     started = time.monotonic()
     up = fab("sandbox.up", timeout=1800)
-    print(up.stdout)
     assert up.returncode == 0, up.stdout + up.stderr
+    for line in up.stdout.splitlines():
+        if line.startswith("phase:"):
+            report(request, line)
     info = fab("sandbox.info")
     assert info.returncode == 0, info.stderr
-    print(f"phase: sandbox ready in {time.monotonic() - started:.1f} s")
+    report(request, f"phase: sandbox ready in {time.monotonic() - started:.1f} s")
     return json.loads(info.stdout)
 
 
 @pytest.fixture(scope="session")
-def deployed(sandbox):
+def deployed(request, sandbox):
     generated = fab("secrets.generate")
     assert generated.returncode == 0, generated.stderr
+    started = time.monotonic()
     result = fab("-H", sandbox["alias"], "setup", timeout=1800)
-    print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
+    for line in result.stdout.splitlines():
+        report(request, f"  {line}")
+    report(request, f"phase: fab setup on the sandbox took {time.monotonic() - started:.1f} s")
     return sandbox

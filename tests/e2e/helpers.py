@@ -16,7 +16,7 @@ def fab(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: int = 90
     started = time.monotonic()
     result = subprocess.run([*FAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
-    print(f"phase: fab {' '.join(args)} took {time.monotonic() - started:.1f} s (exit {result.returncode})")
+    print(f"fab {' '.join(args)} took {time.monotonic() - started:.1f} s (exit {result.returncode})")
     return result
 
 
