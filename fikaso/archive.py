@@ -57,29 +57,44 @@ def _excluded(rel: str, prefixes: tuple[str, ...]) -> bool:
     return any(rel == p.rstrip("/") or rel.startswith(p) for p in prefixes)
 
 
+def entries(root: Path, *, excluded_prefixes: tuple[str, ...] = EXCLUDED_PREFIXES,
+            excluded_names: frozenset[str] = EXCLUDED_NAMES) -> list[Path]:
+    """What a tree of `root` holds, in the archive's order."""
+    return sorted(_walk(root, excluded_prefixes, excluded_names), key=lambda p: p.relative_to(root).as_posix())
+
+
+def file_mode(path: Path) -> int:
+    return 0o755 if os.access(path, os.X_OK) else 0o644
+
+
 def tree(root: Path, *, excluded_prefixes: tuple[str, ...] = EXCLUDED_PREFIXES,
-         excluded_names: frozenset[str] = EXCLUDED_NAMES) -> Archive:
-    """A tar of `root` in a fixed order with normalised owners, times and modes."""
+         excluded_names: frozenset[str] = EXCLUDED_NAMES, leave_out: frozenset[str] = frozenset(),
+         extra: Mapping[str, bytes] | None = None) -> Archive:
+    """A tar of `root` in a fixed order with normalised owners, times and modes.
+
+    Files named in `leave_out` are not sent (the server has them); `extra` adds generated files.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        entries = sorted(_walk(root, excluded_prefixes, excluded_names), key=lambda p: p.relative_to(root).as_posix())
-        for path in entries:
+        for path in entries(root, excluded_prefixes=excluded_prefixes, excluded_names=excluded_names):
             name = path.relative_to(root).as_posix()
             if path.is_symlink():
                 tar.addfile(_info(name, kind=tarfile.SYMTYPE, mode=0o777, link=os.readlink(path)))
             elif path.is_dir():
                 tar.addfile(_info(name, kind=tarfile.DIRTYPE, mode=0o755))
-            else:
-                mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            elif name not in leave_out:
                 data = path.read_bytes()
-                tar.addfile(_info(name, kind=tarfile.REGTYPE, mode=mode, size=len(data)), io.BytesIO(data))
+                tar.addfile(_info(name, kind=tarfile.REGTYPE, mode=file_mode(path), size=len(data)),
+                            io.BytesIO(data))
+        for name, data in sorted((extra or {}).items()):
+            tar.addfile(_info(name, kind=tarfile.REGTYPE, mode=0o644, size=len(data)), io.BytesIO(data))
     return Archive(buffer.getvalue())
 
 
-def files(entries: Mapping[str, tuple[bytes, int]]) -> Archive:
+def files(contents: Mapping[str, tuple[bytes, int]]) -> Archive:
     """A tar of in-memory files (secrets), each with its own mode."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, (data, mode) in sorted(entries.items()):
+        for name, (data, mode) in sorted(contents.items()):
             tar.addfile(_info(name, kind=tarfile.REGTYPE, mode=mode, size=len(data)), io.BytesIO(data))
     return Archive(buffer.getvalue())

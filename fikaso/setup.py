@@ -8,19 +8,17 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-from . import archive, bundle
+from . import archive, bundle, release
 from .config import PANELS, PROJECT_ROOT, Settings
 from .errors import FikasoError
-from .layout import BUNDLE_HASH_FILE, RELEASE_FILE, SECRETS_HASH_FILE, SOURCE_HASH_FILE, Layout
+from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .remote import Remote, RemoteError, cmd, q
 from .secrets import Secrets, database_name
 from .stack import SERVICES, Facts, compose, facts_script, parse_facts, php_image_tag
 from .steps import Outcome, Step, changed, run_steps, unchanged
 
-APP_ROOT = "/var/www/app"
 WAIT_SECONDS = 300
 BOOTSTRAP_SCRIPT = "/docker-entrypoint-initdb.d/01-databases.sh"
 
@@ -79,64 +77,6 @@ def databases_bootstrap_script(layout: Layout) -> str:
     return compose(layout, "exec", "-T", "mysql", "bash", BOOTSTRAP_SCRIPT)
 
 
-def upload_release_script(layout: Layout, site: str, release_id: str, source_sha: str) -> str:
-    """Unpack a release from stdin into releases/<id>.partial, link shared state, then rename it."""
-    release = layout.release(site, release_id)
-    partial = f"{release}.partial"
-    lines = [
-        cmd("rm", "-rf", partial),
-        cmd("mkdir", "-p", partial),
-        cmd("tar", "-x", "--no-same-owner", "-C", partial),
-        f"printf '%s\\n' {q(release_id)} > {q(partial + '/' + RELEASE_FILE)}",
-        f"printf '%s\\n' {q(source_sha)} > {q(partial + '/' + SOURCE_HASH_FILE)}",
-    ]
-    if site in PANELS:
-        lines += [
-            cmd("ln", "-sfn", "../../shared/.env", f"{partial}/.env"),
-            cmd("rm", "-rf", f"{partial}/storage", f"{partial}/bootstrap/cache"),
-            cmd("ln", "-sfn", "../../shared/storage", f"{partial}/storage"),
-            cmd("mkdir", "-p", f"{partial}/bootstrap"),
-            cmd("ln", "-sfn", f"{APP_ROOT}/shared/bootstrap-cache/{release_id}", f"{partial}/bootstrap/cache"),
-        ]
-    lines.append(cmd("mv", "-T", partial, release))
-    return "\n".join(lines)
-
-
-def prepare_release_script(layout: Layout, panel: str, release_id: str, uid: str) -> str:
-    """Inside the panel's PHP container: shared folders, dependencies, migrations, caches."""
-    service = f"{panel}_panel"
-    shared = f"{APP_ROOT}/shared"
-    own = compose(layout, "exec", "-T", "-u", "0", service,
-                  "chown", f"{uid}:{uid}", f"{shared}/storage", f"{shared}/bootstrap-cache")
-    app_steps = " && ".join([
-        cmd("mkdir", "-p", f"{shared}/storage/app/public", f"{shared}/storage/framework/cache/data",
-            f"{shared}/storage/framework/sessions", f"{shared}/storage/framework/views",
-            f"{shared}/storage/logs", f"{shared}/bootstrap-cache/{release_id}"),
-        "composer install --no-dev --optimize-autoloader --no-interaction --no-progress",
-        "php artisan migrate --force",
-        "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",
-        "php artisan storage:link",
-    ])
-    run = compose(layout, "exec", "-T", "-w", f"{APP_ROOT}/releases/{release_id}", service,
-                  "sh", "-c", app_steps)
-    return f"{own}\n{run}"
-
-
-def switch_script(layout: Layout, site: str, release_id: str) -> str:
-    """Point `current` at the release atomically: a new link renamed over the old one."""
-    current = layout.current(site)
-    return "\n".join([
-        cmd("ln", "-sfn", f"releases/{release_id}", f"{current}.next"),
-        cmd("mv", "-T", f"{current}.next", current),
-    ])
-
-
-def check_site_script(layout: Layout, domain: str, path: str) -> str:
-    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would."""
-    return compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
-                   f"http://127.0.0.1{path}")
-
-
 # ---- the run --------------------------------------------------------------------------------
 
 @dataclass
@@ -147,7 +87,7 @@ class SetupRun:
     layout: Layout = field(init=False)
     facts: Facts = field(default_factory=Facts)
     bundle: archive.Archive | None = None
-    release_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+    release_id: str = field(default_factory=release.new_release_id)
 
     def __post_init__(self):
         self.layout = Layout(self.settings.base_dir)
@@ -276,14 +216,14 @@ def _install_site(run: SetupRun, site) -> Outcome:
     live = run.facts.live.get(site.name)
     if live:
         return unchanged(f"live release {live} (ship changes with a deploy)")
-    release = archive.tree(site.source)
-    run.remote.run(upload_release_script(run.layout, site.name, run.release_id, release.sha256),
-                   label=f"uploading {site.name} release {run.release_id}", stdin=release.chunks())
+    sending = release.payload(site.source, run.release_id, {})
+    run.remote.run(release.upload_script(run.layout, site.name, run.release_id, None),
+                   label=f"uploading {site.name} release {run.release_id}", stdin=sending.archive.chunks())
     if site.name in PANELS:
         run.remote.run(start_script(run.layout, f"{site.name}_panel"), label=f"starting {site.name}'s PHP-FPM")
-        run.remote.run(prepare_release_script(run.layout, site.name, run.release_id, run.facts.uid),
+        run.remote.run(release.install_script(run.layout, site.name, run.release_id, run.facts.uid),
                        label=f"installing {site.name} (composer, migrations, caches)")
-    run.remote.run(switch_script(run.layout, site.name, run.release_id), label=f"switching {site.name}")
+    run.remote.run(release.switch_script(run.layout, site.name, run.release_id), label=f"switching {site.name}")
     return changed(f"release {run.release_id}")
 
 
@@ -300,8 +240,8 @@ def step_services(run: SetupRun) -> Outcome:
 
 def step_check_sites(run: SetupRun) -> Outcome:
     for site in (*run.settings.panels, run.settings.landing):
-        path = "/up" if site.name in PANELS else "/"
-        result = run.remote.run(check_site_script(run.layout, site.domain, path),
+        path = release.health_path(site.name)
+        result = run.remote.run(release.check_site_script(run.layout, site.domain, path),
                                 label=f"checking {site.domain}", check=False)
         if not result.ok:
             raise FikasoError(

@@ -1,0 +1,193 @@
+"""One release of a site: what is sent, how it is installed, and how it goes live.
+
+A release is uploaded into releases/<id>.partial and renamed when complete, so a killed upload
+never leaves a folder that looks like a release. Files unchanged since the live release are not
+sent: the server hard-links them from it (they are never written in place afterwards).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+from . import archive
+from .config import PANELS
+from .layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
+from .remote import cmd, q
+from .stack import compose
+
+APP_ROOT = "/var/www/app"
+MANIFEST_FILE = ".fikaso-manifest"
+LINK_LIST_FILE = ".fikaso-link-list"
+HEALTH_SECONDS = 30
+# The activate script's exit code when the new release failed its health check and was switched back.
+UNHEALTHY = 4
+
+
+def new_release_id(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
+
+
+def manifest(root: Path) -> dict[str, str]:
+    """Each file of the tree (as it would be shipped) with its content hash and mode."""
+    out = {}
+    for path in archive.entries(root):
+        if path.is_file() and not path.is_symlink():
+            name = path.relative_to(root).as_posix()
+            out[name] = f"{hashlib.sha256(path.read_bytes()).hexdigest()} {archive.file_mode(path):o}"
+    return out
+
+
+def manifest_text(entries: Mapping[str, str]) -> str:
+    return "".join(f"{value} {name}\n" for name, value in sorted(entries.items()))
+
+
+def parse_manifest(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        parts = line.split(" ", 2)
+        if len(parts) == 3:
+            out[parts[2]] = f"{parts[0]} {parts[1]}"
+    return out
+
+
+@dataclass(frozen=True)
+class Payload:
+    archive: archive.Archive
+    sent: int           # files sent in the tar
+    linked: int         # files the server hard-links from the live release
+    source_sha: str     # hash of the whole source tree, whatever was sent
+
+
+def payload(source: Path, release_id: str, live_manifest: Mapping[str, str]) -> Payload:
+    """The tar for a new release: changed files, plus the list of unchanged ones to hard-link."""
+    files = manifest(source)
+    unchanged = sorted(name for name, value in files.items() if live_manifest.get(name) == value)
+    text = manifest_text(files)
+    source_sha = hashlib.sha256(text.encode()).hexdigest()
+    extra = {
+        MANIFEST_FILE: text.encode(),
+        RELEASE_FILE: f"{release_id}\n".encode(),
+        SOURCE_HASH_FILE: f"{source_sha}\n".encode(),
+    }
+    if unchanged:
+        extra[LINK_LIST_FILE] = b"\0".join(name.encode() for name in unchanged) + b"\0"
+    tar = archive.tree(source, leave_out=frozenset(unchanged), extra=extra)
+    return Payload(tar, len(files) - len(unchanged), len(unchanged), source_sha)
+
+
+def upload_script(layout: Layout, site: str, release_id: str, live: str | None) -> str:
+    """Unpack the payload from stdin into releases/<id>.partial, link the rest, then rename it."""
+    releases = layout.releases(site)
+    release = layout.release(site, release_id)
+    partial = f"{release}.partial"
+    lines = [
+        # Left by an interrupted upload; this run holds the site's lock, so none is in progress.
+        f"rm -rf {q(releases)}/*.partial",
+        cmd("mkdir", "-p", partial),
+        cmd("tar", "-x", "--no-same-owner", "-C", partial),
+    ]
+    if live:
+        lines.append(f"if [ -s {q(partial + '/' + LINK_LIST_FILE)} ]; then "
+                     f"(cd {q(layout.release(site, live))} && "
+                     f"xargs -0 cp -l --parents -t {q(partial)} < {q(partial + '/' + LINK_LIST_FILE)}); fi")
+    lines.append(cmd("rm", "-f", f"{partial}/{LINK_LIST_FILE}"))
+    if site in PANELS:
+        lines += [
+            cmd("ln", "-sfn", "../../shared/.env", f"{partial}/.env"),
+            cmd("rm", "-rf", f"{partial}/storage", f"{partial}/bootstrap/cache"),
+            cmd("ln", "-sfn", "../../shared/storage", f"{partial}/storage"),
+            cmd("mkdir", "-p", f"{partial}/bootstrap"),
+            cmd("ln", "-sfn", f"{APP_ROOT}/shared/bootstrap-cache/{release_id}", f"{partial}/bootstrap/cache"),
+        ]
+    lines.append(cmd("mv", "-T", partial, release))
+    return "\n".join(lines)
+
+
+def install_script(layout: Layout, panel: str, release_id: str, uid: str) -> str:
+    """Inside the panel's PHP container: shared folders, dependencies, migrations, caches.
+
+    Migrations run here, before the switch: if one fails, the live release never changes.
+    """
+    service = f"{panel}_panel"
+    shared = f"{APP_ROOT}/shared"
+    own = compose(layout, "exec", "-T", "-u", "0", service,
+                  "chown", f"{uid}:{uid}", f"{shared}/storage", f"{shared}/bootstrap-cache")
+    app_steps = " && ".join([
+        cmd("mkdir", "-p", f"{shared}/storage/app/public", f"{shared}/storage/framework/cache/data",
+            f"{shared}/storage/framework/sessions", f"{shared}/storage/framework/views",
+            f"{shared}/storage/logs", f"{shared}/bootstrap-cache/{release_id}"),
+        "composer install --no-dev --optimize-autoloader --no-interaction --no-progress",
+        "php artisan migrate --force",
+        "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",
+        "php artisan storage:link",
+    ])
+    run = compose(layout, "exec", "-T", "-w", f"{APP_ROOT}/releases/{release_id}", service,
+                  "sh", "-c", app_steps)
+    return f"{own}\n{run}"
+
+
+def switch_lines(layout: Layout, site: str, release_id: str) -> list[str]:
+    """Point `current` at the release atomically: a new link renamed over the old one."""
+    current = layout.current(site)
+    return [
+        cmd("ln", "-sfn", f"releases/{release_id}", f"{current}.next"),
+        cmd("mv", "-T", f"{current}.next", current),
+    ]
+
+
+def switch_script(layout: Layout, site: str, release_id: str) -> str:
+    return "\n".join(switch_lines(layout, site, release_id))
+
+
+def health_path(site: str) -> str:
+    return "/up" if site in PANELS else "/"
+
+
+def check_site_script(layout: Layout, domain: str, path: str) -> str:
+    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would."""
+    return compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
+                   f"http://127.0.0.1{path}")
+
+
+def wait_healthy_lines(layout: Layout, domain: str, path: str) -> list[str]:
+    """Poll the site through the proxy until it answers 2xx, for at most HEALTH_SECONDS."""
+    probe = check_site_script(layout, domain, path) + " >/dev/null 2>&1"
+    return [
+        "healthy=no",
+        f"deadline=$((SECONDS + {HEALTH_SECONDS}))",
+        "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
+        f"  if {probe}; then healthy=yes; break; fi",
+        "  sleep 0.5",
+        "done",
+    ]
+
+
+def activate_script(layout: Layout, site: str, release_id: str, previous: str | None, domain: str) -> str:
+    """Switch to the release, check it through the proxy, and switch back at once if it fails."""
+    back = switch_lines(layout, site, previous) if previous else [cmd("rm", "-f", layout.current(site))]
+    return "\n".join([
+        *switch_lines(layout, site, release_id),
+        *wait_healthy_lines(layout, domain, health_path(site)),
+        "if [ \"$healthy\" = yes ]; then exit 0; fi",
+        *back,
+        f"exit {UNHEALTHY}",
+    ])
+
+
+def prune_candidates(releases: list[str], keep: int, protect: set[str]) -> list[str]:
+    """Releases beyond the newest `keep`, never one in `protect` (the live and the previous)."""
+    ordered = sorted(r for r in releases if not r.endswith(".partial"))
+    return [r for r in ordered[:-keep] if r not in protect] if len(ordered) > keep else []
+
+
+def prune_script(layout: Layout, site: str, doomed: list[str]) -> str:
+    if not doomed:
+        return ""
+    lines = [cmd("rm", "-rf", *(layout.release(site, r) for r in doomed))]
+    if site in PANELS:
+        lines.append(compose(layout, "exec", "-T", f"{site}_panel", "rm", "-rf",
+                             *(f"{APP_ROOT}/shared/bootstrap-cache/{r}" for r in doomed)))
+    return "\n".join(lines)

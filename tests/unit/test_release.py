@@ -1,0 +1,117 @@
+"""Release scripts asserted exactly, and the incremental payload's behaviour."""
+import io
+import tarfile
+from pathlib import PurePosixPath
+
+from fikaso import release
+from fikaso.layout import Layout
+
+LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
+REL = "/srv/fikaso/panels/store/releases/20261124030000"
+
+
+def test_first_upload_lands_in_a_partial_folder_then_is_renamed():
+    assert release.upload_script(LAYOUT, "store", "20261124030000", None).splitlines() == [
+        "rm -rf /srv/fikaso/panels/store/releases/*.partial",
+        f"mkdir -p {REL}.partial",
+        f"tar -x --no-same-owner -C {REL}.partial",
+        f"rm -f {REL}.partial/.fikaso-link-list",
+        f"ln -sfn ../../shared/.env {REL}.partial/.env",
+        f"rm -rf {REL}.partial/storage {REL}.partial/bootstrap/cache",
+        f"ln -sfn ../../shared/storage {REL}.partial/storage",
+        f"mkdir -p {REL}.partial/bootstrap",
+        f"ln -sfn /var/www/app/shared/bootstrap-cache/20261124030000 {REL}.partial/bootstrap/cache",
+        f"mv -T {REL}.partial {REL}",
+    ]
+
+
+def test_next_upload_hard_links_unchanged_files_from_the_live_release():
+    lines = release.upload_script(LAYOUT, "store", "20261124030000", "20261124020000").splitlines()
+    assert lines[3] == (
+        f"if [ -s {REL}.partial/.fikaso-link-list ]; then "
+        "(cd /srv/fikaso/panels/store/releases/20261124020000 && "
+        f"xargs -0 cp -l --parents -t {REL}.partial < {REL}.partial/.fikaso-link-list); fi")
+
+
+def test_landing_release_has_no_laravel_links():
+    script = release.upload_script(LAYOUT, "landing", "1", None)
+    assert "/srv/fikaso/landing/releases/1.partial" in script
+    assert ".env" not in script and "storage" not in script
+
+
+def test_install_runs_composer_migrations_and_caches_in_the_panel_container():
+    own, run = release.install_script(LAYOUT, "store", "7", "1000").splitlines()
+    assert own == ("cd /srv/fikaso/stack && docker compose exec -T -u 0 store_panel chown 1000:1000 "
+                   "/var/www/app/shared/storage /var/www/app/shared/bootstrap-cache")
+    assert run.startswith("cd /srv/fikaso/stack && docker compose exec -T -w /var/www/app/releases/7 "
+                          "store_panel sh -c ")
+    order = ["mkdir -p", "composer install --no-dev --optimize-autoloader", "php artisan migrate --force",
+             "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",
+             "php artisan storage:link"]
+    positions = [run.index(part) for part in order]
+    assert positions == sorted(positions)
+
+
+def test_switch_is_an_atomic_rename_of_a_relative_link():
+    assert release.switch_script(LAYOUT, "admin", "9").splitlines() == [
+        "ln -sfn releases/9 /srv/fikaso/panels/admin/current.next",
+        "mv -T /srv/fikaso/panels/admin/current.next /srv/fikaso/panels/admin/current",
+    ]
+
+
+def test_site_check_asks_the_proxy_with_the_domain_as_host():
+    assert release.check_site_script(LAYOUT, "store.fikaso.test", "/up") == (
+        "cd /srv/fikaso/stack && docker compose exec -T nginx_proxy wget -q -O - "
+        "--header 'Host: store.fikaso.test' http://127.0.0.1/up")
+
+
+def test_activate_switches_back_when_the_health_check_fails():
+    lines = release.activate_script(LAYOUT, "store", "2", "1", "store.fikaso.test").splitlines()
+    assert lines[:2] == release.switch_lines(LAYOUT, "store", "2")
+    assert "deadline=$((SECONDS + 30))" in lines
+    assert 'if [ "$healthy" = yes ]; then exit 0; fi' in lines
+    assert lines[-3:-1] == release.switch_lines(LAYOUT, "store", "1")
+    assert lines[-1] == "exit 4"
+
+
+def test_activate_of_a_first_release_removes_the_link_on_failure():
+    lines = release.activate_script(LAYOUT, "landing", "2", None, "fikaso.test").splitlines()
+    assert lines[-2] == "rm -f /srv/fikaso/landing/current"
+    assert any("http://127.0.0.1/ " in line for line in lines)
+
+
+def test_prune_keeps_the_newest_and_never_the_live_or_previous():
+    releases = ["1", "2", "3", "4", "5", "6", "7.partial"]
+    assert release.prune_candidates(releases, 3, {"6", "2"}) == ["1", "3"]
+    assert release.prune_candidates(["1", "2"], 3, set()) == []
+
+
+def test_prune_removes_release_folders_and_their_bootstrap_caches():
+    assert release.prune_script(LAYOUT, "store", ["1", "3"]).splitlines() == [
+        "rm -rf /srv/fikaso/panels/store/releases/1 /srv/fikaso/panels/store/releases/3",
+        "cd /srv/fikaso/stack && docker compose exec -T store_panel rm -rf "
+        "/var/www/app/shared/bootstrap-cache/1 /var/www/app/shared/bootstrap-cache/3",
+    ]
+    assert release.prune_script(LAYOUT, "store", []) == ""
+
+
+def _names(payload):
+    with tarfile.open(fileobj=io.BytesIO(payload.archive.data)) as tar:
+        return {m.name: (tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()}
+
+
+def test_payload_sends_only_changed_files_and_lists_the_rest(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "a.php").write_text("a")
+    (tmp_path / "b.php").write_text("b")
+    first = release.payload(tmp_path, "1", {})
+    assert (first.sent, first.linked) == (2, 0)
+    live = release.parse_manifest(_names(first)[".fikaso-manifest"].decode().splitlines())
+    (tmp_path / "b.php").write_text("b2")
+    second = release.payload(tmp_path, "2", live)
+    names = _names(second)
+    assert (second.sent, second.linked) == (1, 1)
+    assert names["b.php"] == b"b2" and "app/a.php" not in names and "app" in names
+    assert names[".fikaso-link-list"] == b"app/a.php\0"
+    assert names["RELEASE"] == b"2\n"
+    assert second.source_sha != first.source_sha
