@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from invoke import Collection
 
-from tasks import demo, host, sandbox, secrets, setup, status
+from tasks import demo, deploy, host, lock, maintenance, sandbox, secrets, setup, status
 
 # Invoke would meet a YAML syntax error in fabric.yaml with a traceback; say what to fix instead.
 try:
@@ -16,7 +16,10 @@ except yaml.YAMLError as error:
     sys.exit(f"Error: fabric.yaml is not valid YAML: {str(error).replace(chr(10), ' ')}. "
              "Fix the syntax at the place shown (indentation with spaces, a space after each colon).")
 
-namespace = Collection(setup.setup, status.status, status.logs, demo.demo)
+namespace = Collection(setup.setup, deploy.deploy, deploy.rollback, deploy.releases, status.status, status.logs,
+                       demo.demo)
 namespace.add_collection(Collection.from_module(secrets), name="secrets")
 namespace.add_collection(Collection.from_module(host), name="host")
 namespace.add_collection(Collection.from_module(sandbox), name="sandbox")
+namespace.add_collection(Collection.from_module(lock), name="lock")
+namespace.add_collection(Collection.from_module(maintenance), name="maintenance")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import archive
-from .config import PANELS
+from .config import PANELS, Site
 from .layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
 from .remote import cmd, q
 from .stack import compose
@@ -22,6 +22,7 @@ APP_ROOT = "/var/www/app"
 MANIFEST_FILE = ".fikaso-manifest"
 LINK_LIST_FILE = ".fikaso-link-list"
 HEALTH_SECONDS = 30
+SWITCH_CHECK_SECONDS = 10
 # The activate script's exit code when the new release failed its health check and was switched back.
 UNHEALTHY = 4
 
@@ -152,27 +153,48 @@ def check_site_script(layout: Layout, domain: str, path: str) -> str:
                    f"http://127.0.0.1{path}")
 
 
-def wait_healthy_lines(layout: Layout, domain: str, path: str) -> list[str]:
-    """Poll the site through the proxy until it answers 2xx, for at most HEALTH_SECONDS."""
-    probe = check_site_script(layout, domain, path) + " >/dev/null 2>&1"
+PREVIEW_OFFSET = 1000  # a site's nginx serves its `next` release on its port + this, inside only
+
+
+def wait_healthy_lines(probe: str, seconds: int) -> list[str]:
+    """Run `probe` until it succeeds, for at most `seconds`; leaves healthy=yes or healthy=no."""
     return [
         "healthy=no",
-        f"deadline=$((SECONDS + {HEALTH_SECONDS}))",
+        f"deadline=$((SECONDS + {seconds}))",
         "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
-        f"  if {probe}; then healthy=yes; break; fi",
+        f"  if {probe} >/dev/null 2>&1; then healthy=yes; break; fi",
         "  sleep 0.5",
         "done",
     ]
 
 
-def activate_script(layout: Layout, site: str, release_id: str, previous: str | None, domain: str) -> str:
-    """Switch to the release, check it through the proxy, and switch back at once if it fails."""
-    back = switch_lines(layout, site, previous) if previous else [cmd("rm", "-f", layout.current(site))]
+def preview_probe(layout: Layout, site: Site) -> str:
+    """The candidate release's health page, through the site's own nginx and PHP-FPM."""
+    return compose(layout, "exec", "-T", f"{site.name}_nginx", "wget", "-q", "-O", "/dev/null",
+                   f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}{health_path(site.name)}")
+
+
+def activate_script(layout: Layout, site: Site, release_id: str, previous: str | None) -> str:
+    """Check the release before visitors see it, switch, check again through the proxy.
+
+    The release is first served as `next` on the site's inside-only preview port; only when it
+    answers there does `current` move. If the site then fails through the proxy, `current` moves
+    back at once. Either failure exits UNHEALTHY with the previous release live.
+    """
+    folder = layout.site(site.name)
+    back = switch_lines(layout, site.name, previous) if previous else [cmd("rm", "-f", layout.current(site.name))]
+    live_probe = check_site_script(layout, site.domain, health_path(site.name))
     return "\n".join([
-        *switch_lines(layout, site, release_id),
-        *wait_healthy_lines(layout, domain, health_path(site)),
+        cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
+        cmd("mv", "-T", f"{folder}/next.tmp", f"{folder}/next"),
+        *wait_healthy_lines(preview_probe(layout, site), HEALTH_SECONDS),
+        cmd("rm", "-f", f"{folder}/next"),
+        f"if [ \"$healthy\" != yes ]; then echo 'failed before the switch' >&2; exit {UNHEALTHY}; fi",
+        *switch_lines(layout, site.name, release_id),
+        *wait_healthy_lines(live_probe, SWITCH_CHECK_SECONDS),
         "if [ \"$healthy\" = yes ]; then exit 0; fi",
         *back,
+        "echo 'failed after the switch: switched back' >&2",
         f"exit {UNHEALTHY}",
     ])
 

@@ -17,6 +17,7 @@ from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .remote import Remote, RemoteError, cmd, q
 from .secrets import Secrets, database_name
 from .stack import SERVICES, Facts, compose, facts_script, parse_facts, php_image_tag
+from .deploy import Actor, append_lines, now_iso, release_log, source_commit
 from .steps import Outcome, Step, changed, run_steps, unchanged
 
 WAIT_SECONDS = 300
@@ -223,7 +224,10 @@ def _install_site(run: SetupRun, site) -> Outcome:
         run.remote.run(start_script(run.layout, f"{site.name}_panel"), label=f"starting {site.name}'s PHP-FPM")
         run.remote.run(release.install_script(run.layout, site.name, run.release_id, run.facts.uid),
                        label=f"installing {site.name} (composer, migrations, caches)")
-    run.remote.run(release.switch_script(run.layout, site.name, run.release_id), label=f"switching {site.name}")
+    record = {"id": run.release_id, "at": now_iso(), "by": Actor.here().name, "commit": source_commit(site.source),
+              "result": "ok", "migrations": 0, "image": "", "note": "installed by setup"}
+    run.remote.run(release.switch_script(run.layout, site.name, run.release_id) + "\n" +
+                   append_lines(release_log(run.layout, site.name), [record]), label=f"switching {site.name}")
     return changed(f"release {run.release_id}")
 
 
@@ -231,10 +235,21 @@ def site_step(site) -> Step[SetupRun]:
     return Step(f"install {site.name}", lambda run: _install_site(run, site))
 
 
+def reload_nginx_script(layout: Layout) -> str:
+    """Reload every nginx gracefully, each only after its new configuration passes `nginx -t`."""
+    services = [name for name in SERVICES if name.endswith("_nginx") or name == "nginx_proxy"]
+    return "\n".join(compose(layout, "exec", "-T", name, "sh", "-c", "nginx -t -q && nginx -s reload")
+                     for name in services)
+
+
 def step_services(run: SetupRun) -> Outcome:
-    if run.facts.all_healthy() and run.facts.bundle_hash == run.bundle.sha256:
+    bundle_changed = run.facts.bundle_hash != run.bundle.sha256
+    if run.facts.all_healthy() and not bundle_changed:
         return unchanged(f"{len(SERVICES)} services healthy")
     run.remote.run(start_script(run.layout), label="starting every service")
+    if bundle_changed:
+        # Config folders are mounted, so running nginx see new files; they read them on reload.
+        run.remote.run(reload_nginx_script(run.layout), label="reloading nginx with the new configuration")
     return changed(f"{len(SERVICES)} services healthy")
 
 

@@ -27,8 +27,9 @@ def test_each_site_gets_its_own_config(rendered):
 
 
 def test_only_the_front_controller_reaches_php_fpm_with_the_real_release_path(rendered):
-    conf = rendered["nginx/admin/admin.conf"]
-    assert conf.count("fastcgi_pass") == 1
+    conf, preview = rendered["nginx/admin/admin.conf"].split("# A candidate release")
+    assert conf.count("fastcgi_pass") == 1 and preview.count("fastcgi_pass") == 1
+    assert "listen 127.0.0.1:9081;" in preview and "root /var/www/app/next/public;" in preview
     assert "location = /index.php {\n        fastcgi_pass $php_fpm;" in conf
     assert "fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;" in conf
     assert "location ~ \\.php$ {\n        return 404;" in conf

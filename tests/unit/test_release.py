@@ -1,9 +1,10 @@
 """Release scripts asserted exactly, and the incremental payload's behaviour."""
 import io
 import tarfile
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from fikaso import release
+from fikaso.config import Site
 from fikaso.layout import Layout
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
@@ -65,19 +66,33 @@ def test_site_check_asks_the_proxy_with_the_domain_as_host():
         "--header 'Host: store.fikaso.test' http://127.0.0.1/up")
 
 
-def test_activate_switches_back_when_the_health_check_fails():
-    lines = release.activate_script(LAYOUT, "store", "2", "1", "store.fikaso.test").splitlines()
-    assert lines[:2] == release.switch_lines(LAYOUT, "store", "2")
-    assert "deadline=$((SECONDS + 30))" in lines
-    assert 'if [ "$healthy" = yes ]; then exit 0; fi' in lines
-    assert lines[-3:-1] == release.switch_lines(LAYOUT, "store", "1")
-    assert lines[-1] == "exit 4"
+STORE = Site("store", "store.fikaso.test", 8082, Path("/src"))
+
+
+def test_activate_checks_the_release_on_the_preview_port_before_switching():
+    lines = release.activate_script(LAYOUT, STORE, "2", "1").splitlines()
+    assert lines[:2] == ["ln -sfn releases/2 /srv/fikaso/panels/store/next.tmp",
+                         "mv -T /srv/fikaso/panels/store/next.tmp /srv/fikaso/panels/store/next"]
+    preview = [i for i, line in enumerate(lines) if "store_nginx wget -q -O /dev/null http://127.0.0.1:9082/up" in line]
+    switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
+    assert preview and preview[0] < switch
+    assert "if [ \"$healthy\" != yes ]; then echo 'failed before the switch' >&2; exit 4; fi" in lines[:switch]
+
+
+def test_activate_switches_back_when_the_site_fails_through_the_proxy():
+    lines = release.activate_script(LAYOUT, STORE, "2", "1").splitlines()
+    switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
+    after = lines[switch:]
+    assert any("nginx_proxy wget -q -O - --header 'Host: store.fikaso.test' http://127.0.0.1/up" in l for l in after)
+    assert after[-4:-2] == release.switch_lines(LAYOUT, "store", "1")
+    assert after[-1] == "exit 4"
 
 
 def test_activate_of_a_first_release_removes_the_link_on_failure():
-    lines = release.activate_script(LAYOUT, "landing", "2", None, "fikaso.test").splitlines()
-    assert lines[-2] == "rm -f /srv/fikaso/landing/current"
-    assert any("http://127.0.0.1/ " in line for line in lines)
+    landing = Site("landing", "fikaso.test", 8084, Path("/src"))
+    lines = release.activate_script(LAYOUT, landing, "2", None).splitlines()
+    assert lines[-3] == "rm -f /srv/fikaso/landing/current"
+    assert any("landing_nginx wget -q -O /dev/null http://127.0.0.1:9084/ " in line for line in lines)
 
 
 def test_prune_keeps_the_newest_and_never_the_live_or_previous():

@@ -49,3 +49,10 @@ def test_database_check_keeps_passwords_off_argv():
     assert "-p" not in script.replace("printf", "").split()
 
 
+
+
+def test_nginx_reload_checks_each_config_first():
+    lines = setup.reload_nginx_script(LAYOUT).splitlines()
+    assert len(lines) == 5
+    assert lines[-1] == ("cd /srv/fikaso/stack && docker compose exec -T nginx_proxy sh -c "
+                         "'nginx -t -q && nginx -s reload'")

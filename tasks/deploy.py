@@ -1,0 +1,73 @@
+import sys
+
+from invoke import task
+
+from fikaso import config as fikaso_config
+from fikaso import deploy as fikaso_deploy
+from fikaso.errors import FikasoError
+from fikaso.layout import Layout
+from fikaso.remote import PrintRemote
+
+from .common import open_remote, settings_of, user_errors
+
+SITES = (*fikaso_config.PANELS, "landing")
+
+
+def sites_of(settings, panel: str | None, allow_all: bool) -> list:
+    if not panel:
+        raise FikasoError("No panel given", f"Pass --panel=NAME with one of: {', '.join(SITES)}"
+                          + (", all" if allow_all else ""))
+    if allow_all and panel == "all":
+        return [*settings.panels, settings.landing]
+    if panel == "landing":
+        return [settings.landing]
+    if panel not in fikaso_config.PANELS:
+        raise FikasoError(f"There is no panel named {panel!r}",
+                          f"Use one of: {', '.join(SITES)}" + (", all" if allow_all else ""))
+    return [settings.panel(panel)]
+
+
+@task(help={"panel": "admin, store, website, landing, or all",
+            "plan": "print every remote command the deploy would run, and change nothing"})
+@user_errors
+def deploy(c, panel=None, plan=False):
+    """Ship a panel: upload, install, migrate, switch with a health check, and switch back if it fails.
+
+    Holds the panel's lock for the whole run; other panels are not affected. Prints one line per
+    step with its duration, then "deployed PANEL RELEASE in N s".
+    """
+    settings = settings_of(c)
+    sites = sites_of(settings, panel, allow_all=True)
+    fikaso_config.check_sources(settings, tuple(site.name for site in sites))
+    remote = open_remote(c, settings)
+    for site in sites:
+        run = fikaso_deploy.Deploy(settings=settings, site=site, remote=PrintRemote() if plan else remote,
+                                   reader=remote, actor=fikaso_deploy.Actor.here(), action="deploy", plan=plan)
+        fikaso_deploy.deploy(run, sys.stdout)
+
+
+@task(help={"panel": "admin, store, website or landing",
+            "release": "the release id to go back to (default: the one before the live one)",
+            "plan": "print the remote commands, and change nothing"})
+@user_errors
+def rollback(c, panel=None, release=None, plan=False):
+    """Put the previous (or a named) release of a panel back live, with the same health check."""
+    settings = settings_of(c)
+    (site,) = sites_of(settings, panel, allow_all=False)
+    remote = open_remote(c, settings)
+    run = fikaso_deploy.Rollback(settings=settings, site=site, remote=PrintRemote() if plan else remote,
+                                 reader=remote, actor=fikaso_deploy.Actor.here(), action="rollback", plan=plan,
+                                 target=release or "")
+    fikaso_deploy.rollback(run, sys.stdout)
+
+
+@task(help={"panel": "admin, store, website or landing"})
+@user_errors
+def releases(c, panel=None):
+    """List a panel's releases: id, live or not, when, by whom, commit, result."""
+    settings = settings_of(c)
+    (site,) = sites_of(settings, panel, allow_all=False)
+    layout = Layout(settings.base_dir)
+    result = open_remote(c, settings).run(fikaso_deploy.state_script(layout, site.name),
+                                          label="reading the releases")
+    print(fikaso_deploy.releases_table(fikaso_deploy.parse_state(result.stdout)))
