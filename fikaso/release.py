@@ -21,7 +21,7 @@ from .stack import compose
 APP_ROOT = "/var/www/app"
 MANIFEST_FILE = ".fikaso-manifest"
 LINK_LIST_FILE = ".fikaso-link-list"
-HEALTH_SECONDS = 30
+HEALTH_SECONDS = 15
 SWITCH_CHECK_SECONDS = 10
 # The activate script's exit code when the new release failed its health check and was switched back.
 UNHEALTHY = 4

@@ -5,6 +5,7 @@ network. Each `run` is one SSH exec channel (one round trip), and `channels` cou
 """
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -40,11 +41,19 @@ class Result:
         return self.exit_code == 0
 
 
+# Stack frames and structured log records bury the line that says what went wrong.
+_NOISE = re.compile(r'^\s*(#\d+ |\{"|\[stacktrace\]|"\}|$)')
+
+
+def telling_lines(text: str, count: int = 12) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if not _NOISE.match(line)][-count:]
+
+
 class RemoteError(Exception):
     def __init__(self, label: str, result: Result):
         self.label = label
         self.result = result
-        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-15:]
+        tail = telling_lines(result.stderr) or telling_lines(result.stdout)
         super().__init__(f"{label} failed on the server (exit {result.exit_code})" +
                          ("".join("\n    " + line for line in tail) if tail else ""))
 

@@ -1,0 +1,68 @@
+"""A bounded load loop: GET requests through the VPS's port 80, counting every answer."""
+import http.client
+import re
+import threading
+import time
+from collections import Counter
+
+
+class LoadLoop:
+    def __init__(self, port: int, host: str, path: str = "/", threads: int = 2,
+                 max_requests: int = 20000, max_seconds: float = 300):
+        self.port, self.host, self.path = port, host, path
+        self.max_requests, self.deadline = max_requests, time.monotonic() + max_seconds
+        self.statuses: Counter = Counter()
+        self.errors: list[str] = []
+        self.bodies: list[str] = []
+        self.versions: set[str] = set()  # the example app's version markers seen in 2xx pages
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
+
+    @property
+    def count(self) -> int:
+        return sum(self.statuses.values()) + len(self.errors)
+
+    @property
+    def failures(self) -> int:
+        return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+    def _loop(self):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        while not self._stop.is_set() and self.count < self.max_requests and time.monotonic() < self.deadline:
+            try:
+                connection.request("GET", self.path, headers={"Host": self.host})
+                response = connection.getresponse()
+                body = response.read().decode(errors="replace")
+                with self._lock:
+                    self.statuses[response.status] += 1
+                    if not 200 <= response.status < 300:
+                        self.bodies.append(body[:300])
+                    else:
+                        marker = re.search(r'<p id="version">([^<]+)</p>', body)
+                        self.versions.add(marker.group(1) if marker else "")
+            except (OSError, http.client.HTTPException) as error:
+                with self._lock:
+                    self.errors.append(repr(error))
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.close()
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def wait_for(self, count: int, seconds: float = 120) -> None:
+        """Let the loop run until it has sent `count` requests (bounded by `seconds`)."""
+        deadline = time.monotonic() + seconds
+        while self.count < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def summary(self) -> str:
+        return f"{self.count} requests, statuses {dict(self.statuses)}, errors {self.errors[:3]}, {self.bodies[:2]}"

@@ -1,0 +1,223 @@
+"""Deploy and roll back one panel on the sandbox, as a user would, under load."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from . import apps
+from .helpers import FAB, ROOT, curl, fab, server_snapshot, ssh
+from .load import LoadLoop
+
+pytestmark = pytest.mark.e2e
+
+STORE = "store.fikaso.test"
+OTHERS = ("admin_panel", "admin_nginx", "website_panel", "website_nginx", "landing_nginx", "mysql",
+          "nginx_proxy")
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("apps")
+
+
+def deploy_store(source, *args, timeout=600):
+    return fab("deploy", "--panel=store", *args, env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(source)},
+               timeout=timeout)
+
+
+def page(info) -> str:
+    code, body = curl(info, STORE, "/")
+    assert code == 200, body
+    return body
+
+
+def version(body: str) -> str:
+    found = re.search(r'<p id="version">([^<]+)</p>', body)
+    return found.group(1) if found else ""
+
+
+def live(info) -> str:
+    return ssh(info, "basename \"$(readlink /srv/fikaso/panels/store/current)\"").stdout.strip()
+
+
+def audit_tail(info) -> dict:
+    return json.loads(ssh(info, "tail -n 1 /srv/fikaso/state/audit.log").stdout)
+
+
+def lock_held(info) -> bool:
+    return ssh(info, "test -d /srv/fikaso/state/locks/store").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def v1(deployed, scratch):
+    source = apps.variant(scratch, "v1")
+    result = deploy_store(source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert version(page(deployed)) == "v1"
+    return source
+
+
+def test_deploy_then_rollback_under_load_fails_no_request(deployed, v1, scratch):
+    v2 = apps.variant(scratch, "v2")
+    with LoadLoop(deployed["http_port"], STORE) as load:
+        load.wait_for(100)
+        deployed_v2 = deploy_store(v2)
+        assert deployed_v2.returncode == 0, deployed_v2.stdout + deployed_v2.stderr
+        assert re.search(r"^deployed store \d{14} in [\d.]+ s$", deployed_v2.stdout, re.M)
+        assert version(page(deployed)) == "v2"
+        rolled = fab("rollback", "--panel=store")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        assert version(page(deployed)) == "v1"
+        load.wait_for(load.count + 100)
+    print(load.summary())
+    assert load.versions == {"v1", "v2"}, load.summary()
+    assert load.count >= 300, load.summary()
+    assert load.failures == 0, load.summary()
+
+
+def test_a_release_failing_its_health_check_never_goes_live(deployed, v1, scratch):
+    before = live(deployed)
+    broken = apps.with_failing_health(apps.variant(scratch, "broken"))
+    with LoadLoop(deployed["http_port"], STORE) as load:
+        result = deploy_store(broken)
+        seen = {version(page(deployed))}
+    assert result.returncode == 1
+    assert "failed its health check" in result.stderr and f"{before} stays live" in result.stderr
+    assert live(deployed) == before and seen == {"v1"}
+    assert load.count > 0 and load.failures == 0, load.summary()
+    assert load.versions == {"v1"}, load.summary()
+    assert not lock_held(deployed)
+    assert audit_tail(deployed)["result"] == "failed"
+
+
+def test_a_failing_migration_aborts_before_the_switch(deployed, v1, scratch):
+    before = live(deployed)
+    bad = apps.with_migration(apps.variant(scratch, "badmigration"), "2030_01_01_000000_break_things",
+                              "throw new RuntimeException('the migration broke on purpose');")
+    result = deploy_store(bad)
+    assert result.returncode == 1
+    assert "migrations" in result.stderr and "the migration broke on purpose" in result.stderr
+    assert live(deployed) == before and version(page(deployed)) == "v1"
+    assert not lock_held(deployed)
+    record = audit_tail(deployed)
+    assert record["result"] == "failed" and "migrations" in record["reason"]
+
+
+def test_a_second_deploy_of_the_same_panel_fails_at_once_naming_the_holder(deployed, v1, scratch):
+    slow = apps.with_migration(apps.variant(scratch, "slow"), "2030_01_02_000000_take_a_while", "sleep(8);")
+    env = {**os.environ, "FABRIC_FIKASO_PANELS_STORE_SOURCE": str(slow)}
+    first = subprocess.Popen([*FAB, "deploy", "--panel=store"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not lock_held(deployed) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        started = time.monotonic()
+        second = deploy_store(v1)
+        took = time.monotonic() - started
+        other_panel = fab("deploy", "--panel=landing")
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert second.returncode == 1 and took < 10
+    assert "Another run holds the store lock: root@" in second.stderr and "fab lock.release" in second.stderr
+    assert other_panel.returncode == 0, other_panel.stderr
+    assert first.returncode == 0, out + err
+    assert version(page(deployed)) == "slow"
+    assert deploy_store(v1).returncode == 0
+
+
+def test_killing_a_deploy_mid_upload_leaves_the_live_release_and_the_next_deploy_works(deployed, v1, scratch):
+    assert deploy_store(v1).returncode == 0
+    before = live(deployed)
+    big = apps.variant(scratch, "big")
+    (big / "public" / "big.bin").write_bytes(os.urandom(300 * 1024 * 1024))
+    env = {**os.environ, "FABRIC_FIKASO_PANELS_STORE_SOURCE": str(big)}
+    run = subprocess.Popen([*FAB, "deploy", "--panel=store"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        if ssh(deployed, "ls -d /srv/fikaso/panels/store/releases/*.partial").returncode == 0:
+            break
+        time.sleep(0.1)
+    assert run.poll() is None, "the deploy finished before it could be killed mid-upload"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert live(deployed) == before and version(page(deployed)) == "v1"
+    assert lock_held(deployed)  # left behind by the killed run
+    again = deploy_store(v1)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no longer running; taking it over" in again.stdout
+    assert ssh(deployed, "ls -d /srv/fikaso/panels/store/releases/*.partial").returncode != 0
+    assert not lock_held(deployed)
+
+
+def container_starts(info, services):
+    names = " ".join(f"fikaso_{s}" for s in services)
+    result = ssh(info, f"docker inspect --format '{{{{.Name}}}} {{{{.Id}}}} {{{{.State.StartedAt}}}}' {names}")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_deploying_store_leaves_the_other_sites_untouched(deployed, v1):
+    before = container_starts(deployed, OTHERS)
+    links = ssh(deployed, "readlink /srv/fikaso/panels/admin/current /srv/fikaso/panels/website/current "
+                          "/srv/fikaso/landing/current").stdout
+    assert deploy_store(v1).returncode == 0
+    assert container_starts(deployed, OTHERS) == before
+    assert ssh(deployed, "readlink /srv/fikaso/panels/admin/current /srv/fikaso/panels/website/current "
+                         "/srv/fikaso/landing/current").stdout == links
+
+
+def full_snapshot(info) -> str:
+    result = ssh(info, "cd /srv/fikaso && find . -xdev \\( -type f -o -type l \\) -printf '%p %l\\n' | sort "
+                       "&& find . -xdev -type f -print0 | sort -z | xargs -0 sha256sum")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_plan_prints_every_command_and_changes_nothing(deployed, v1, scratch):
+    v3 = apps.variant(scratch, "v3")
+    before = full_snapshot(deployed)
+    result = deploy_store(v3, "--plan")
+    assert result.returncode == 0, result.stderr
+    for expected in ("mkdir /srv/fikaso/state/locks/store", "tar -x --no-same-owner",
+                     "composer install --no-dev", "php artisan migrate --force",
+                     "mv -T /srv/fikaso/panels/store/current.next /srv/fikaso/panels/store/current",
+                     "rm -rf /srv/fikaso/state/locks/store"):
+        assert expected in result.stdout, expected
+    assert full_snapshot(deployed) == before
+
+
+def test_releases_lists_the_live_one(deployed, v1):
+    result = fab("releases", "--panel=store")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith(live(deployed)))
+    assert " * " in row and " ok" in row
+
+
+def test_maintenance_mode_on_and_off(deployed, v1):
+    assert fab("maintenance.on", "--panel=store").returncode == 0
+    try:
+        assert curl(deployed, STORE, "/")[0] == 503
+        assert curl(deployed, "admin.fikaso.test", "/")[0] == 200
+    finally:
+        assert fab("maintenance.off", "--panel=store").returncode == 0
+    assert curl(deployed, STORE, "/")[0] == 200
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--panel=shop"], {}, "no panel named 'shop'"),
+    (["--panel=store"], {"FABRIC_FIKASO_PANELS_STORE_SOURCE": "/nonexistent/app"}, "does not exist"),
+    (["--panel=store"], {"FABRIC_FIKASO_PANELS_STORE_SOURCE": "/tmp"}, "is not a Laravel app"),
+    ([], {}, "No panel given"),
+])
+def test_bad_deploy_input_is_refused_without_touching_the_server(deployed, args, env, message):
+    before = server_snapshot(deployed)
+    result = fab("deploy", *args, env=env)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert server_snapshot(deployed) == before
