@@ -13,14 +13,20 @@ command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
+command -v rsync >/dev/null || need+=(rsync)  # the baseline of bench/deploy_bench.py
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "host: missing ${need[*]}; run 'make' as root, or install them with apt-get first" >&2
 		exit 1
 	fi
 	say "installing ${need[*]} (apt-get)"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	log=$(mktemp)
+	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; } >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "host: apt-get could not install ${need[*]} (output above)" >&2
+		exit 1
+	fi
+	rm -f "$log"
 fi
 
 if ! docker compose version >/dev/null 2>&1; then
