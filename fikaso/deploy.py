@@ -209,6 +209,7 @@ class Run:
     actor: Actor
     action: str
     plan: bool = False
+    verbose: bool = False
     layout: Layout = field(init=False)
     state: SiteState = field(default_factory=SiteState)
     locked: bool = False
@@ -289,7 +290,8 @@ class Deploy(Run):
             return unchanged("static site: nothing to install")
         result = self.remote.run(release.install_script(self.layout, self.site.name, self.release_id,
                                                          self.state.uid),
-                                 label="composer install, migrations and caches in the PHP container")
+                                 label="composer install, migrations and caches in the PHP container",
+                                 echo=(lambda line: print(f"    {line}", flush=True)) if self.verbose else None)
         self.migrations = sum(1 for line in result.stdout.splitlines() if line.startswith("Migrated:"))
         return changed(f"{self.migrations} migration(s) run")
 

@@ -28,9 +28,10 @@ def sites_of(settings, panel: str | None, allow_all: bool) -> list:
 
 
 @task(help={"panel": "admin, store, website, landing, or all",
-            "plan": "print every remote command the deploy would run, and change nothing"})
+            "plan": "print every remote command the deploy would run, and change nothing",
+            "verbose": "stream the output of composer and artisan as they run"})
 @user_errors
-def deploy(c, panel=None, plan=False):
+def deploy(c, panel=None, plan=False, verbose=False):
     """Ship a panel: upload, install, migrate, switch with a health check, and switch back if it fails.
 
     Holds the panel's lock for the whole run; other panels are not affected. Prints one line per
@@ -42,7 +43,8 @@ def deploy(c, panel=None, plan=False):
     remote = open_remote(c, settings)
     for site in sites:
         run = fikaso_deploy.Deploy(settings=settings, site=site, remote=PrintRemote() if plan else remote,
-                                   reader=remote, actor=fikaso_deploy.Actor.here(), action="deploy", plan=plan)
+                                   reader=remote, actor=fikaso_deploy.Actor.here(), action="deploy", plan=plan,
+                                   verbose=verbose)
         fikaso_deploy.deploy(run, sys.stdout)
 
 

@@ -69,12 +69,11 @@ def test_unreachable_host():
 
 def test_unknown_host_key_is_refused_and_its_fingerprint_shown(deployed, tmp_path):
     before = server_snapshot(deployed)
-    key = subprocess.run(["ssh-keygen", "-lf", str(ROOT / ".sandbox" / "ssh_host_ed25519_key.pub")],
+    key = subprocess.run(["ssh-keygen", "-lf", str(ROOT / ".sandbox" / "vps" / "ssh_host_ed25519_key.pub")],
                          capture_output=True, text=True)
     result = fab("-H", f"deploy@127.0.0.1:{deployed['port']}", "status", env={"HOME": str(tmp_path)})
     assert_refused(result, "is not known", "fab host.trust")
-    if key.returncode == 0:
-        assert key.stdout.split()[1] in result.stderr
+    assert key.returncode == 0 and key.stdout.split()[1] in result.stderr
     assert server_snapshot(deployed) == before
 
 
@@ -90,3 +89,19 @@ def test_changed_host_key_is_refused(deployed, tmp_path):
     result = fab("-S", str(ssh_config), "-H", "impostor", "status")
     assert_refused(result, "has CHANGED", "ssh-keygen -R")
     assert server_snapshot(deployed) == before
+
+
+def test_first_contact_records_the_host_key_only_when_the_fingerprint_matches(deployed, tmp_path):
+    home = {"HOME": str(tmp_path)}
+    target = f"deploy@127.0.0.1:{deployed['port']}"
+    real = subprocess.run(["ssh-keygen", "-lf", str(ROOT / ".sandbox" / "vps" / "ssh_host_ed25519_key.pub")],
+                          capture_output=True, text=True, check=True).stdout.split()[1]
+    wrong = fab("-H", target, "host.trust", "--expect=SHA256:not-this-one", env=home)
+    assert_refused(wrong, "is not the one you expected")
+    assert not (tmp_path / ".ssh" / "known_hosts").exists()
+    right = fab("-H", target, "host.trust", f"--expect={real}", env=home)
+    assert right.returncode == 0, right.stderr
+    assert real in right.stdout
+    status = fab("-i", deployed["key_file"], "-H", target, "status", env=home)
+    assert status.returncode == 0, status.stderr
+    assert "9 of 9 services running and healthy" in status.stdout
