@@ -254,6 +254,21 @@ class Run:
             raise FikasoError(f"The stack is not set up under {self.layout.base} on this server",
                               "Run `fab setup` first")
 
+    def activate(self, release_id: str, previous: str) -> Outcome:
+        """Make `release_id` live behind the health checks; on failure `previous` stays live."""
+        result = self.remote.run(release.activate_script(self.layout, self.site, release_id, previous or None),
+                                 label="switching and checking through the proxy", check=False)
+        if result.exit_code == release.UNHEALTHY:
+            live = f"{previous} stays live" if previous else "no release is live"
+            raise FikasoError(
+                f"Release {release_id} of {self.site.name} failed its health check "
+                f"({release.health_path(self.site.name)} did not answer 2xx: {result.stderr.strip() or 'no answer'}); "
+                f"{live}",
+                f"See `fab logs --service={self.site.name}_panel` and `fab releases --panel={self.site.name}` for why")
+        if not result.ok:
+            raise RemoteError("switching", result)
+        return changed(f"{self.site.domain} answers from {release_id}")
+
     def unlock(self) -> None:
         if self.locked:
             self.remote.run(unlock_script(self.layout, self.site.name), label="freeing the lock")
@@ -296,19 +311,7 @@ class Deploy(Run):
         return changed(f"{self.migrations} migration(s) run")
 
     def step_activate(self, _) -> Outcome:
-        result = self.remote.run(
-            release.activate_script(self.layout, self.site, self.release_id, self.previous or None),
-            label="switching and checking through the proxy", check=False)
-        if result.exit_code == release.UNHEALTHY:
-            live = f"{self.previous} stays live" if self.previous else "no release is live"
-            raise FikasoError(
-                f"Release {self.release_id} of {self.site.name} failed its health check "
-                f"({release.health_path(self.site.name)} did not answer 2xx: {result.stderr.strip() or 'no answer'}); "
-                f"{live}",
-                f"See `fab logs --service={self.site.name}_panel` and `fab releases --panel={self.site.name}` for why")
-        if not result.ok:
-            raise RemoteError("switching", result)
-        return changed(f"{self.site.domain} answers from {self.release_id}")
+        return self.activate(self.release_id, self.previous)
 
     def step_finish(self, _) -> Outcome:
         protect = {self.release_id, self.previous}
@@ -398,15 +401,7 @@ class Rollback(Run):
         return unchanged(f"live {self.left}, going back to {self.target}")
 
     def step_activate(self, _) -> Outcome:
-        result = self.remote.run(
-            release.activate_script(self.layout, self.site, self.target, self.left or None),
-            label="switching and checking through the proxy", check=False)
-        if result.exit_code == release.UNHEALTHY:
-            raise FikasoError(f"Release {self.target} of {self.site.name} did not answer on {self.site.domain}; "
-                              f"{self.left} stays live", f"See `fab logs --service={self.site.name}_panel`")
-        if not result.ok:
-            raise RemoteError("switching", result)
-        return changed(f"{self.site.domain} answers from {self.target}")
+        return self.activate(self.target, self.left)
 
     def step_finish(self, _) -> Outcome:
         self.remote.run(finish_script(self.layout, self.site.name, doomed=[], release_record=None,
