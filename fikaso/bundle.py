@@ -45,6 +45,7 @@ def build_bundle(context: Mapping, dest: Path, env: Mapping[str, str]) -> None:
     """Write the bundle tree into `dest`."""
     dest.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "stack" / "compose.yaml", dest / "compose.yaml")
+    shutil.copytree(PROJECT_ROOT / "stack" / "bin", dest / "bin")
     (dest / ".env").write_text(env_file(env))
     shutil.copytree(PROJECT_ROOT / "dockerfiles", dest / "dockerfiles")
     shutil.copytree(PROJECT_ROOT / "init-db", dest / "init-db")

@@ -1,0 +1,64 @@
+"""Backups: the script shipped in the bundle does the work on the VPS; these build its calls."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .config import PANELS
+from .errors import FikasoError
+from .layout import Layout
+from .remote import cmd
+from .secrets import database_name
+
+DATABASES = tuple(database_name(panel) for panel in PANELS)
+
+
+def script_path(layout: Layout):
+    return layout.stack / "bin" / "fikaso-backup"
+
+
+def now_script(layout: Layout, database: str | None = None) -> str:
+    if database is not None and database not in DATABASES:
+        raise FikasoError(f"There is no database named {database!r}", f"Use one of: {', '.join(DATABASES)}")
+    return cmd(script_path(layout), "now", *([database] if database else []))
+
+
+def verify_script(layout: Layout, backup_id: str | None) -> str:
+    return cmd(script_path(layout), "verify", *([backup_id] if backup_id else []))
+
+
+def list_script(layout: Layout) -> str:
+    return cmd(script_path(layout), "list")
+
+
+def _age(backup_id: str, now: datetime) -> str:
+    try:
+        made = datetime.strptime(backup_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return "?"
+    seconds = int((now - made).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""
+
+
+def render_list(text: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    rows = [f"{'BACKUP':<18} {'AGE':>5} {'SIZE':>10}  {'DATABASES':<42} VERIFIED"]
+    for line in sorted(text.splitlines()):
+        parts = line.split("\t")
+        if len(parts) != 4:
+            continue
+        backup_id, size, databases, verified = parts
+        rows.append(f"{backup_id:<18} {_age(backup_id, now):>5} {_size(int(size)):>10}  {databases:<42} {verified}")
+    if len(rows) == 1:
+        rows.append("(no backups yet: `fab backup.now` makes one)")
+    return "\n".join(rows)

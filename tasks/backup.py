@@ -1,0 +1,47 @@
+from invoke import task
+
+from fikaso import backup as fikaso_backup
+from fikaso.errors import FikasoError
+from fikaso.layout import Layout
+from fikaso.remote import RemoteError
+
+from .common import open_remote, settings_of, user_errors
+
+
+def _run(c, script, label):
+    settings = settings_of(c)
+    remote = open_remote(c, settings)
+    try:
+        return remote.run(script(Layout(settings.base_dir)), label=label, echo=print)
+    except RemoteError as error:
+        raise FikasoError(str(error), "Nothing was kept that looks like a good backup; fix the cause and "
+                          "run again (`fab logs --service=mysql` shows the server's side)") from None
+
+
+@task(help={"database": "back up only this database (fikaso_admin, fikaso_store or fikaso_website)"})
+@user_errors
+def now(c, database=None):
+    """Back up the databases and the panels' storage now, on the VPS, and check the backup restores.
+
+    Each database is dumped in one consistent transaction, compressed with zstd, checksummed
+    (SHA-256), then restored into a throwaway MySQL whose table counts and checksums go into the
+    backup's manifest. Files are 0600 in a 0700 folder under <base_dir>/backups.
+    """
+    _run(c, lambda layout: fikaso_backup.now_script(layout, database), "backing up")
+
+
+@task(name="list")
+@user_errors
+def list_(c):
+    """List the backups on the VPS: id, age, size, databases, verified or not."""
+    settings = settings_of(c)
+    result = open_remote(c, settings).run(fikaso_backup.list_script(Layout(settings.base_dir)),
+                                          label="listing the backups")
+    print(fikaso_backup.render_list(result.stdout))
+
+
+@task(help={"id": "the backup to check (see fab backup.list); the newest by default"})
+@user_errors
+def verify(c, id=None):  # noqa: A002  (the user-facing flag is --id)
+    """Check a backup: its checksums, then a restore into a throwaway MySQL compared with its manifest."""
+    _run(c, lambda layout: fikaso_backup.verify_script(layout, id), f"verifying backup {id or '(newest)'}")

@@ -1,0 +1,69 @@
+"""Backups made on the sandbox VPS: private, checked, and never leaking a password."""
+import subprocess
+import threading
+
+import pytest
+
+from .helpers import ROOT, fab, ssh
+
+pytestmark = pytest.mark.e2e
+
+
+def backups(info) -> list[str]:
+    return ssh(info, "ls /srv/fikaso/backups 2>/dev/null").stdout.split()
+
+
+def test_a_backup_is_private_checked_and_listed(deployed):
+    result = fab("backup.now")
+    assert result.returncode == 0, result.stdout + result.stderr
+    newest = sorted(backups(deployed))[-1]
+    listing = fab("backup.list")
+    row = next(line for line in listing.stdout.splitlines() if line.startswith(newest))
+    assert row.split()[-2:] == ["fikaso_admin,fikaso_store,fikaso_website", "ok"]
+    modes = ssh(deployed, f"stat -c '%a %n' /srv/fikaso/backups /srv/fikaso/backups/{newest} "
+                          f"/srv/fikaso/backups/{newest}/*").stdout.split("\n")
+    assert modes[0].startswith("700 ") and modes[1].startswith("700 ")
+    assert all(line.startswith("600 ") for line in modes[2:] if line)
+    manifest = ssh(deployed, f"cat /srv/fikaso/backups/{newest}/manifest").stdout
+    assert "table fikaso_store.panel_notes 1 " in manifest
+
+
+def test_verify_catches_a_flipped_byte_and_names_the_file(deployed):
+    assert fab("backup.now", "--database=fikaso_store").returncode == 0
+    newest = sorted(backups(deployed))[-1]
+    assert fab("backup.verify", f"--id={newest}").returncode == 0
+    path = f"/srv/fikaso/backups/{newest}/fikaso_store.sql.zst"
+    flip = (f"byte=$(od -An -tu1 -j 40 -N 1 {path} | tr -d ' '); "
+            f"printf \"$(printf '\\\\%03o' $(( (byte + 1) % 256 )))\" | "
+            f"dd of={path} bs=1 seek=40 count=1 conv=notrunc status=none")
+    assert ssh(deployed, flip).returncode == 0
+    result = fab("backup.verify", f"--id={newest}")
+    assert result.returncode == 1
+    assert "fikaso_store.sql.zst" in result.stderr and "damaged" in result.stderr
+    row = next(line for line in fab("backup.list").stdout.splitlines() if line.startswith(newest))
+    assert row.split()[-1] == "FAILED"
+
+
+def test_no_password_shows_in_the_process_list_or_logs_while_backing_up(deployed):
+    secrets = [p.read_text().strip() for p in (ROOT / "secrets").glob("*password")]
+    # Samples until the backup is over (a stop file), and at most 600 times.
+    sampler = ["docker", "exec", "fikaso-sandbox", "sh", "-c",
+               "rm -f /tmp/stop-sampling; for i in $(seq 600); do [ -e /tmp/stop-sampling ] && break; "
+               "ps -eo args; sleep 0.02; done"]
+    samples = {}
+
+    def sample():
+        samples["out"] = subprocess.run(sampler, capture_output=True, text=True, timeout=300).stdout
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    result = fab("backup.now")
+    subprocess.run(["docker", "exec", "fikaso-sandbox", "touch", "/tmp/stop-sampling"], check=True)
+    thread.join()
+    assert result.returncode == 0, result.stderr
+    assert "mysqldump" in samples["out"]  # the sampler saw the backup running
+    logs = ssh(deployed, "cd /srv/fikaso/stack && docker compose logs --no-color mysql 2>&1").stdout
+    for secret in secrets:
+        assert secret not in samples["out"]
+        assert secret not in result.stdout + result.stderr
+        assert secret not in logs

@@ -1,0 +1,34 @@
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+import pytest
+
+from fikaso import backup
+from fikaso.errors import FikasoError
+from fikaso.layout import Layout
+
+LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
+
+
+def test_backup_calls_the_script_shipped_in_the_bundle():
+    assert backup.now_script(LAYOUT) == "/srv/fikaso/stack/bin/fikaso-backup now"
+    assert backup.now_script(LAYOUT, "fikaso_store") == "/srv/fikaso/stack/bin/fikaso-backup now fikaso_store"
+    assert backup.verify_script(LAYOUT, None) == "/srv/fikaso/stack/bin/fikaso-backup verify"
+    assert backup.verify_script(LAYOUT, "20261124T034444Z") == (
+        "/srv/fikaso/stack/bin/fikaso-backup verify 20261124T034444Z")
+
+
+def test_unknown_database_is_refused_before_anything_runs():
+    with pytest.raises(FikasoError, match="no database named 'shop'.*fikaso_admin, fikaso_store, fikaso_website"):
+        backup.now_script(LAYOUT, "shop")
+
+
+def test_list_shows_age_size_databases_and_verification():
+    text = "20261124T034444Z\t10445\tfikaso_admin,fikaso_store\tok\n20261120T000000Z\t5\tfikaso_store\tFAILED\n"
+    table = backup.render_list(text, now=datetime(2026, 11, 24, 5, 44, 44, tzinfo=timezone.utc)).splitlines()
+    assert table[1].split() == ["20261120T000000Z", "4d", "5", "B", "fikaso_store", "FAILED"]
+    assert table[2].split() == ["20261124T034444Z", "2h", "10.2", "KiB", "fikaso_admin,fikaso_store", "ok"]
+
+
+def test_an_empty_list_says_how_to_make_a_backup():
+    assert "fab backup.now" in backup.render_list("")
