@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from invoke import Collection
 
-from tasks import backup, demo, deploy, host, lock, maintenance, sandbox, secrets, setup, status
+from tasks import backup, db, demo, deploy, host, lock, maintenance, sandbox, secrets, setup, status
 
 # Invoke would meet a YAML syntax error in fabric.yaml with a traceback; say what to fix instead.
 try:
@@ -23,4 +23,5 @@ namespace.add_collection(Collection.from_module(host), name="host")
 namespace.add_collection(Collection.from_module(sandbox), name="sandbox")
 namespace.add_collection(Collection.from_module(lock), name="lock")
 namespace.add_collection(Collection.from_module(backup), name="backup")
+namespace.add_collection(Collection.from_module(db), name="db")
 namespace.add_collection(Collection.from_module(maintenance), name="maintenance")

@@ -17,13 +17,24 @@ def script_path(layout: Layout):
 
 
 def now_script(layout: Layout, database: str | None = None) -> str:
-    if database is not None and database not in DATABASES:
-        raise FikasoError(f"There is no database named {database!r}", f"Use one of: {', '.join(DATABASES)}")
+    _check_database(database)
     return cmd(script_path(layout), "now", *([database] if database else []))
 
 
 def verify_script(layout: Layout, backup_id: str | None) -> str:
     return cmd(script_path(layout), "verify", *([backup_id] if backup_id else []))
+
+
+def _check_database(database: str | None) -> None:
+    if database is not None and database not in DATABASES:
+        raise FikasoError(f"There is no database named {database!r}", f"Use one of: {', '.join(DATABASES)}")
+
+
+def restore_script(layout: Layout, backup_id: str, database: str | None = None) -> str:
+    _check_database(database)
+    if not backup_id:
+        raise FikasoError("No backup given", "Pass --id=ID with one from `fab backup.list`")
+    return cmd(script_path(layout), "restore", backup_id, *([database] if database else []))
 
 
 def list_script(layout: Layout) -> str:

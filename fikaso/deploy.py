@@ -96,7 +96,7 @@ def state_script(layout: Layout, site: str) -> str:
         f"ls -1 {q(layout.releases(site))} 2>/dev/null | sed 's/^/release=/' || true",
         f"grep -h '^FIKASO_PHP_IMAGE=' {q(layout.stack / '.env')} 2>/dev/null | sed 's/^FIKASO_PHP_IMAGE=/image=/' "
         "|| true",
-        f"echo \"uid=$(id -u)\"",
+        "echo \"uid=$(id -u)\"",
         f"if [ -f {q(release_log(layout, site))} ]; then tail -n 200 {q(release_log(layout, site))} "
         "| sed 's/^/log=/'; fi",
         f"if [ -f {q(str(current) + '/' + release.MANIFEST_FILE)} ]; then "

@@ -45,3 +45,21 @@ def list_(c):
 def verify(c, id=None):  # noqa: A002  (the user-facing flag is --id)
     """Check a backup: its checksums, then a restore into a throwaway MySQL compared with its manifest."""
     _run(c, lambda layout: fikaso_backup.verify_script(layout, id), f"verifying backup {id or '(newest)'}")
+
+
+@task(help={"id": "the backup to restore (see fab backup.list)",
+            "database": "restore only this database (default: every database in the backup)",
+            "yes": "do not ask for confirmation"})
+@user_errors
+def restore(c, id=None, database=None, yes=False):  # noqa: A002
+    """Restore databases from a backup: a safety backup first, the panels in maintenance meanwhile.
+
+    The current contents of each restored database are replaced. The safety backup taken first
+    is listed by `fab backup.list`, so a restore can itself be undone.
+    """
+    script = lambda layout: fikaso_backup.restore_script(layout, id, database)  # noqa: E731
+    script(Layout(settings_of(c).base_dir))  # refuse bad input before asking
+    what = database or "every database in it"
+    if not yes and input(f"Replace {what} with backup {id}? Type yes: ").strip() != "yes":
+        raise FikasoError("Nothing was restored", "Run again and type yes, or pass --yes")
+    _run(c, script, f"restoring backup {id}")

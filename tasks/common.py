@@ -9,7 +9,10 @@ from invoke.exceptions import Exit
 from fikaso import config as fikaso_config
 from fikaso import secrets as fikaso_secrets
 from fikaso.connection import connect
+from fikaso.layout import Layout
+from fikaso.release import APP_ROOT
 from fikaso.sandbox import ALIAS as SANDBOX_ALIAS
+from fikaso.stack import compose
 from fikaso.errors import FikasoError
 from fikaso.remote import SSHRemote
 
@@ -57,3 +60,31 @@ def user_errors(task_body: Callable) -> Callable:
 
 def load_secrets(settings: fikaso_config.Settings) -> fikaso_secrets.Secrets:
     return fikaso_secrets.load(settings)
+
+
+SITES = (*fikaso_config.PANELS, "landing")
+
+
+def sites_of(settings, panel: str | None, allow_all: bool) -> list:
+    if not panel:
+        raise FikasoError("No panel given", f"Pass --panel=NAME with one of: {', '.join(SITES)}"
+                          + (", all" if allow_all else ""))
+    if allow_all and panel == "all":
+        return [*settings.panels, settings.landing]
+    if panel == "landing":
+        return [settings.landing]
+    if panel not in fikaso_config.PANELS:
+        raise FikasoError(f"There is no panel named {panel!r}",
+                          f"Use one of: {', '.join(SITES)}" + (", all" if allow_all else ""))
+    return [settings.panel(panel)]
+
+
+def run_artisan(c, panel: str | None, *args: str) -> str:
+    """`php artisan ARGS` in the live release of a panel, its output streamed."""
+    settings = settings_of(c)
+    (site,) = sites_of(settings, panel, allow_all=False)
+    if site.name not in fikaso_config.PANELS:
+        raise FikasoError(f"The {site.name} site is static and has no Laravel app", "Pick a panel: admin, store or website")
+    script = compose(Layout(settings.base_dir), "exec", "-T", "-w", f"{APP_ROOT}/current", f"{site.name}_panel",
+                     "php", "artisan", *args)
+    return open_remote(c, settings).run(script, label=f"php artisan {' '.join(args)}", echo=print).stdout

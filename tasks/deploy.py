@@ -4,28 +4,10 @@ from invoke import task
 
 from fikaso import config as fikaso_config
 from fikaso import deploy as fikaso_deploy
-from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.remote import PrintRemote
 
-from .common import open_remote, settings_of, user_errors
-
-SITES = (*fikaso_config.PANELS, "landing")
-
-
-def sites_of(settings, panel: str | None, allow_all: bool) -> list:
-    if not panel:
-        raise FikasoError("No panel given", f"Pass --panel=NAME with one of: {', '.join(SITES)}"
-                          + (", all" if allow_all else ""))
-    if allow_all and panel == "all":
-        return [*settings.panels, settings.landing]
-    if panel == "landing":
-        return [settings.landing]
-    if panel not in fikaso_config.PANELS:
-        raise FikasoError(f"There is no panel named {panel!r}",
-                          f"Use one of: {', '.join(SITES)}" + (", all" if allow_all else ""))
-    return [settings.panel(panel)]
-
+from .common import open_remote, settings_of, sites_of, user_errors
 
 @task(help={"panel": "admin, store, website, landing, or all",
             "plan": "print every remote command the deploy would run, and change nothing",

@@ -5,8 +5,7 @@ from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.remote import q
 
-from .common import open_remote, settings_of, user_errors
-from .deploy import sites_of
+from .common import open_remote, settings_of, sites_of, user_errors
 
 
 @task(name="release", help={"panel": "admin, store, website or landing",

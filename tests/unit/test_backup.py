@@ -32,3 +32,11 @@ def test_list_shows_age_size_databases_and_verification():
 
 def test_an_empty_list_says_how_to_make_a_backup():
     assert "fab backup.now" in backup.render_list("")
+
+
+def test_restore_names_the_backup_and_optionally_one_database():
+    assert backup.restore_script(LAYOUT, "20261124T034444Z") == (
+        "/srv/fikaso/stack/bin/fikaso-backup restore 20261124T034444Z")
+    assert backup.restore_script(LAYOUT, "1", "fikaso_admin").endswith("restore 1 fikaso_admin")
+    with pytest.raises(FikasoError, match="No backup given"):
+        backup.restore_script(LAYOUT, "")

@@ -2,7 +2,7 @@
 import io
 import json
 import socket
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 
