@@ -71,6 +71,17 @@ def _mounted_state_dir() -> str:
     return result.stdout.strip()
 
 
+def _image_of_container() -> str:
+    result = subprocess.run(["docker", "inspect", "--format", "{{.Image}}", CONTAINER], capture_output=True,
+                            text=True, check=False)
+    return result.stdout.strip()
+
+
+def _current_vps_image() -> str:
+    return run(["docker", "image", "inspect", "--format", "{{.Id}}", images.VPS_IMAGE],
+               what="Reading the VPS image", fix=DOCKER_FIX).strip()
+
+
 def _is_running() -> bool:
     result = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", CONTAINER],
                             capture_output=True, text=True, check=False)
@@ -176,9 +187,9 @@ def up(image_names: Mapping[str, str], log=print) -> dict:
     standins = images.ensure_all(image_names, log)
     log(f"phase: images ready in {time.monotonic() - started:.1f} s")
     _keys()
-    if not _is_running() or _mounted_state_dir() != str(VPS_FILES):
-        # A stopped sandbox, or one started from another checkout (other keys, other secrets):
-        # start from a blank VPS, as its data would not match this checkout's secrets.
+    if not _is_running() or _mounted_state_dir() != str(VPS_FILES) or _image_of_container() != _current_vps_image():
+        # A stopped sandbox, one started from another checkout (other keys, other secrets) or
+        # from an older VPS image: start from a blank VPS, as a fresh machine would.
         _remove()
         run(run_argv(VPS_FILES), what="Starting the sandbox container", fix=DOCKER_FIX)
     started = time.monotonic()

@@ -1,6 +1,7 @@
 from invoke import task
 
 from fikaso import backup as fikaso_backup
+from fikaso import schedule as fikaso_schedule
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.remote import RemoteError
@@ -63,3 +64,28 @@ def restore(c, id=None, database=None, yes=False):  # noqa: A002
     if not yes and input(f"Replace {what} with backup {id}? Type yes: ").strip() != "yes":
         raise FikasoError("Nothing was restored", "Run again and type yes, or pass --yes")
     _run(c, script, f"restoring backup {id}")
+
+
+@task(help={"cron": "when to run, as a crontab schedule (default '17 3 * * *': 03:17 every day)",
+            "daily": "daily backups to keep (default 7)", "weekly": "weekly backups to keep (default 4)",
+            "monthly": "monthly backups to keep (default 12)"})
+@user_errors
+def schedule(c, cron="17 3 * * *", daily=7, weekly=4, monthly=12):
+    """Back up on the VPS on a schedule (one cron entry, runs never overlap), pruning old backups.
+
+    Running it again replaces the entry: there is only ever one. Each run logs to
+    <base_dir>/state/backup.log.
+    """
+    settings = settings_of(c)
+    line = fikaso_schedule.cron_line(Layout(settings.base_dir), cron, int(daily), int(weekly), int(monthly))
+    result = open_remote(c, settings).run(fikaso_schedule.install_script(line), label="installing the cron entry")
+    print(f"scheduled: {result.stdout.strip()}")
+
+
+@task
+@user_errors
+def unschedule(c):
+    """Remove the scheduled backup from the VPS (existing backups stay)."""
+    settings = settings_of(c)
+    result = open_remote(c, settings).run(fikaso_schedule.remove_script(), label="removing the cron entry")
+    print("unscheduled" if result.stdout.strip() == "removed" else "there was no schedule")

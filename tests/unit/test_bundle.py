@@ -116,3 +116,14 @@ def test_compose_file_passes_docker_compose_config():
                              str(ROOT / "stack/example.env"), "-f", str(ROOT / "stack/compose.yaml"),
                              "config", "--quiet"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_backup_script_passes_shellcheck():
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (make test installs it)")
+    scripts = [ROOT / "stack/bin/fikaso-backup", ROOT / "init-db/01-databases.sh", ROOT / "scripts/install-host.sh",
+               ROOT / "sandbox/vps/entrypoint.sh", ROOT / "sandbox/standins/mysql/docker-entrypoint.sh",
+               ROOT / "dockerfiles/php/install-extensions.sh"]
+    result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

@@ -21,7 +21,7 @@ sql_string() { printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/
 
 wait_for_socket() {
 	local deadline=$((SECONDS + 60))
-	until mariadb-admin --socket=/run/mysqld/mysqld.sock --user=root "$@" ping >/dev/null 2>&1; do
+	until mariadb-admin --socket=/run/mysqld/mysqld.sock --user=root ping >/dev/null 2>&1; do
 		if [ "$SECONDS" -ge "$deadline" ]; then say "temporary server did not start"; exit 1; fi
 		sleep 0.2
 	done

@@ -1,0 +1,39 @@
+"""The backup schedule: one cron entry of the deploy user on the VPS, found by its marker."""
+from __future__ import annotations
+
+import re
+
+from .errors import FikasoError
+from .layout import Layout
+from .remote import cmd, q
+from .backup import script_path
+
+MARKER = "# fikaso-backup schedule"
+_FIELD = re.compile(r"^[0-9*/,\-]+$")
+_NAMED = ("@hourly", "@daily", "@weekly", "@monthly")
+
+
+def cron_line(layout: Layout, expression: str, daily: int, weekly: int, monthly: int) -> str:
+    fields = expression.split()
+    if not (expression in _NAMED or (len(fields) == 5 and all(_FIELD.match(f) for f in fields))):
+        raise FikasoError(f"{expression!r} is not a cron schedule",
+                          "Give five fields, e.g. --cron='17 3 * * *' (03:17 every day), or @daily")
+    for name, count in (("daily", daily), ("weekly", weekly), ("monthly", monthly)):
+        if not 0 <= count <= 1000:
+            raise FikasoError(f"--{name}={count} is out of range", "Use a count from 0 to 1000")
+    if daily + weekly + monthly == 0:
+        raise FikasoError("The retention keeps no backup at all", "Keep at least one daily backup")
+    job = cmd(script_path(layout), "scheduled", "--daily", daily, "--weekly", weekly, "--monthly", monthly)
+    log = layout.state / "backup.log"
+    return f"{expression} {job} >> {q(log)} 2>&1 {MARKER}"
+
+
+def install_script(line: str) -> str:
+    """Replace any Fikaso entry of the user's crontab with `line`; other entries stay as they are."""
+    return (f"{{ crontab -l 2>/dev/null | grep -vF {q(MARKER)} || true; printf '%s\\n' {q(line)}; }} | crontab -\n"
+            f"crontab -l | grep -F {q(MARKER)}")
+
+
+def remove_script() -> str:
+    return (f"if crontab -l 2>/dev/null | grep -qF {q(MARKER)}; then "
+            f"crontab -l | grep -vF {q(MARKER)} | crontab -; echo removed; else echo absent; fi")

@@ -1,0 +1,68 @@
+"""Scheduled backups: one cron entry however often it is installed, a real run, and retention."""
+from datetime import date, timedelta
+
+import pytest
+
+from .helpers import fab, ssh
+
+pytestmark = pytest.mark.e2e
+
+BACKUPS = "/srv/fikaso/backups"
+
+
+def entries(info) -> list[str]:
+    return [line for line in ssh(info, "crontab -l 2>/dev/null").stdout.splitlines()
+            if "# fikaso-backup schedule" in line]
+
+
+def test_scheduling_three_times_leaves_one_entry_whose_job_runs(deployed):
+    ssh(deployed, "(crontab -l 2>/dev/null; echo '0 1 * * * echo keep-me') | crontab -")
+    for cron in ("17 3 * * *", "17 3 * * *", "30 2 * * *"):
+        result = fab("backup.schedule", f"--cron={cron}")
+        assert result.returncode == 0, result.stderr
+    lines = entries(deployed)
+    assert len(lines) == 1 and lines[0].startswith("30 2 * * * ")
+    assert "keep-me" in ssh(deployed, "crontab -l").stdout
+    assert ssh(deployed, "pgrep -x cron").returncode == 0  # the VPS's cron daemon would run it
+    before = set(ssh(deployed, f"ls {BACKUPS} 2>/dev/null").stdout.split())
+    job = lines[0].split(" ", 5)[5]  # what cron would run, as cron would run it
+    assert ssh(deployed, job).returncode == 0
+    after = set(ssh(deployed, f"ls {BACKUPS}").stdout.split())
+    assert len(after - before) == 1
+    assert "scheduled run at" in ssh(deployed, "cat /srv/fikaso/state/backup.log").stdout
+    assert fab("backup.unschedule").returncode == 0
+    assert entries(deployed) == [] and "keep-me" in ssh(deployed, "crontab -l").stdout
+    ssh(deployed, "crontab -l | grep -v keep-me | crontab -")
+
+
+def expected_survivors(days: list[date], daily: int, weekly: int, monthly: int) -> set[date]:
+    keep, seen_d, seen_w, seen_m = set(), [], [], []
+    for day in sorted(days, reverse=True):
+        week, month = day.isocalendar()[:2], (day.year, day.month)
+        if day not in seen_d and len(seen_d) < daily:
+            seen_d.append(day), keep.add(day)
+        if week not in seen_w and len(seen_w) < weekly:
+            seen_w.append(week), keep.add(day)
+        if month not in seen_m and len(seen_m) < monthly:
+            seen_m.append(month), keep.add(day)
+    return keep
+
+
+def test_retention_keeps_7_daily_4_weekly_12_monthly(deployed):
+    fixtures = "/srv/fikaso/backups-fixture"
+    newest = date(2026, 11, 24)
+    days = [newest - timedelta(days=n) for n in range(0, 500, 3)]
+    ids = [d.strftime("%Y%m%dT031700Z") for d in days]
+    make = " && ".join(f"mkdir -p {fixtures}/{i} && echo 'databases fikaso_store' > {fixtures}/{i}/manifest"
+                       for i in ids)
+    # The script works on <base>/backups: run it against a copy of the layout holding only fixtures.
+    setup = (f"rm -rf {fixtures} /home/deploy/fixture-base && {make} && mkdir -p /home/deploy/fixture-base/stack && "
+             f"cp -r /srv/fikaso/stack/bin /home/deploy/fixture-base/stack/ && mv {fixtures} /home/deploy/fixture-base/backups")
+    assert ssh(deployed, setup).returncode == 0
+    result = ssh(deployed, "/home/deploy/fixture-base/stack/bin/fikaso-backup prune --daily 7 --weekly 4 --monthly 12")
+    assert result.returncode == 0, result.stderr
+    left = set(ssh(deployed, "ls /home/deploy/fixture-base/backups").stdout.split())
+    expected = {d.strftime("%Y%m%dT031700Z") for d in expected_survivors(days, 7, 4, 12)}
+    assert left == expected
+    assert len(left) < len(ids)
+    ssh(deployed, "rm -rf /home/deploy/fixture-base")
