@@ -90,6 +90,32 @@ class SSHRemote:
         return result
 
 
+    def download(self, script, sink: BinaryIO, *, label: str, progress: Callable[[int], None] | None = None) -> int:
+        """Run `script` and write its raw stdout into `sink`; returns the bytes received."""
+        channel = self.connection.client.get_transport().open_session()
+        self.channels += 1
+        received, err = 0, bytearray()
+        try:
+            channel.exec_command(wrap(script))
+            channel.shutdown_write()
+            while True:
+                data = channel.recv(CHUNK)
+                if not data:
+                    break
+                sink.write(data)
+                received += len(data)
+                if progress is not None:
+                    progress(received)
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(CHUNK)
+            code = channel.recv_exit_status()
+        finally:
+            channel.close()
+        if code != 0:
+            raise RemoteError(label, Result("", err.decode(errors="replace"), code))
+        return received
+
+
 def _drain(channel, echo) -> tuple[str, str]:
     out, err = bytearray(), bytearray()
     pending = b""

@@ -1,6 +1,9 @@
+from pathlib import Path
+
 from invoke import task
 
 from fikaso import backup as fikaso_backup
+from fikaso import pull as fikaso_pull
 from fikaso import schedule as fikaso_schedule
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
@@ -89,3 +92,20 @@ def unschedule(c):
     settings = settings_of(c)
     result = open_remote(c, settings).run(fikaso_schedule.remove_script(), label="removing the cron entry")
     print("unscheduled" if result.stdout.strip() == "removed" else "there was no schedule")
+
+
+@task(help={"id": "the backup to download (see fab backup.list); the newest by default",
+            "dest": "local folder for backups (default: backups/ in the project, git-ignored)"})
+@user_errors
+def pull(c, id=None, dest="backups"):  # noqa: A002
+    """Download a backup to this machine, checking every file; an interrupted pull resumes."""
+    settings = settings_of(c)
+    layout = Layout(settings.base_dir)
+    remote = open_remote(c, settings)
+    if not id:
+        ids = [line.split("\t")[0] for line in remote.run(fikaso_backup.list_script(layout),
+                                                           label="listing the backups").stdout.splitlines()]
+        if not ids:
+            raise FikasoError("There is no backup on the server yet", "Make one with `fab backup.now`")
+        id = sorted(ids)[-1]
+    fikaso_pull.pull(remote, layout, id, Path(dest).expanduser())

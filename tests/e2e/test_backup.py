@@ -67,3 +67,24 @@ def test_no_password_shows_in_the_process_list_or_logs_while_backing_up(deployed
         assert secret not in samples["out"]
         assert secret not in result.stdout + result.stderr
         assert secret not in logs
+
+
+def test_an_interrupted_pull_resumes_and_a_damaged_copy_is_fetched_again(deployed, tmp_path):
+    assert fab("backup.now", "--database=fikaso_store").returncode == 0
+    newest = sorted(backups(deployed))[-1]
+    first = fab("backup.pull", f"--id={newest}", f"--dest={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / newest
+    dump = folder / "fikaso_store.sql.zst"
+    whole = dump.read_bytes()
+    dump.write_bytes(whole[: len(whole) // 2])  # as if the connection dropped half-way
+    storage = folder / "storage-store.tar.zst"
+    good = storage.read_bytes()
+    storage.write_bytes(bytes([good[0] ^ 0xFF]) + good[1:])  # same size, wrong content
+    again = fab("backup.pull", f"--id={newest}", f"--dest={tmp_path}")
+    assert again.returncode == 0, again.stderr
+    assert f"fikaso_store.sql.zst: {len(whole)} bytes (resumed at {len(whole) // 2})" in again.stdout
+    assert "checksums match" in again.stdout
+    assert dump.read_bytes() == whole
+    assert storage.read_bytes() == good
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"

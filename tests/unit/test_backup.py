@@ -40,3 +40,10 @@ def test_restore_names_the_backup_and_optionally_one_database():
     assert backup.restore_script(LAYOUT, "1", "fikaso_admin").endswith("restore 1 fikaso_admin")
     with pytest.raises(FikasoError, match="No backup given"):
         backup.restore_script(LAYOUT, "")
+
+
+def test_pull_reads_sizes_and_checksums_in_one_listing():
+    from fikaso.pull import fetch_script, parse_files
+    sizes, sums = parse_files("10 a.sql.zst\n5 manifest\nsum abc  a.sql.zst\n")
+    assert sizes == {"a.sql.zst": 10, "manifest": 5} and sums == {"a.sql.zst": "abc"}
+    assert fetch_script(LAYOUT, "1", "a.sql.zst", 4) == "tail -c +5 /srv/fikaso/backups/1/a.sql.zst"
