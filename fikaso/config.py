@@ -41,6 +41,7 @@ class Settings:
     landing: Site
     images: Mapping[str, str]
     keep_releases: int
+    snapshot_before_migrations: bool = True
 
     def panel(self, name: str) -> Site:
         for site in self.panels:
@@ -124,11 +125,15 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
     if not isinstance(keep, int) or isinstance(keep, bool) or not 2 <= keep <= 50:
         raise _invalid("keep_releases", f"must be a whole number from 2 to 50, not {keep!r}",
                        "Keep at least 2 so that a rollback always has a release to go back to")
+    snapshot = section.get("snapshot_before_migrations", True)
+    if not isinstance(snapshot, bool):
+        raise _invalid("snapshot_before_migrations", f"must be true or false, not {snapshot!r}",
+                       "Write true or false")
     secrets_dir = Path(str(section.get("secrets_dir", "secrets"))).expanduser()
     if not secrets_dir.is_absolute():
         secrets_dir = root / secrets_dir
     return Settings(host=host, base_dir=base_dir, secrets_dir=secrets_dir, panels=panels,
-                    landing=landing, images=images, keep_releases=keep)
+                    landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot)
 
 
 def check_sources(settings: Settings, names: tuple[str, ...] | None = None) -> None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import release
+from . import backup, release
 from .config import PANELS, Settings, Site
 from .errors import FikasoError
 from .layout import Layout
 from .remote import Remote, RemoteError, cmd, q
+from .secrets import database_name
 from .steps import Outcome, Step, changed, run_steps, unchanged
 
 LOCKED = 75  # exit code of the lock script when someone else holds the lock
@@ -284,6 +285,7 @@ class Deploy(Run):
     commit: str = ""
     migrations: int = 0
     previous: str = ""
+    snapshot: str = ""
 
     def step_lock(self, out) -> Outcome:
         self.lock_and_read(out)
@@ -299,6 +301,24 @@ class Deploy(Run):
                         stdin=self.payload.archive.chunks())
         return changed(f"{self.release_id}: {self.payload.sent} files sent, {self.payload.linked} unchanged "
                        f"linked, {len(self.payload.archive.data) // 1024} KiB")
+
+    def step_snapshot(self, _) -> Outcome:
+        """Back up the panel's database when this release brings migrations it has not run."""
+        if self.site.name not in PANELS:
+            return unchanged("static site: no database")
+        database = database_name(self.site.name)
+        ran = set(self.reader.run(backup.migrations_script(self.layout, database),
+                                  label="reading which migrations have run").stdout.split())
+        pending = sorted(p.stem for p in (self.site.source / "database" / "migrations").glob("*.php")
+                         if p.stem not in ran)
+        if not pending:
+            return unchanged("no pending migrations")
+        if not self.settings.snapshot_before_migrations:
+            return unchanged(f"{len(pending)} pending migration(s); snapshots are off")
+        result = self.remote.run(backup.now_script(self.layout, database),
+                                 label=f"backing up {database} before {len(pending)} migration(s)")
+        self.snapshot = "planned" if self.plan else backup.created_id(result.stdout)
+        return changed(f"{database} backed up as {self.snapshot} before {len(pending)} pending migration(s)")
 
     def step_install(self, _) -> Outcome:
         if self.site.name not in PANELS:
@@ -327,6 +347,8 @@ class Deploy(Run):
     def record(self, result: str, reason: str = "") -> dict:
         record = {"id": self.release_id, "at": now_iso(), "by": self.actor.name, "commit": self.commit,
                   "result": result, "migrations": self.migrations, "image": self.state.image}
+        if self.snapshot:
+            record["snapshot"] = self.snapshot
         if reason:
             record["reason"] = reason
         return record
@@ -363,7 +385,8 @@ def _run(run: Run, steps: list[Step], out) -> list[Outcome]:
 
 
 def deploy(run: Deploy, out) -> None:
-    steps = [Step("lock", run.step_lock), Step("upload", run.step_upload), Step("install", run.step_install),
+    steps = [Step("lock", run.step_lock), Step("upload", run.step_upload), Step("snapshot", run.step_snapshot),
+             Step("install", run.step_install),
              Step("switch", run.step_activate), Step("finish", run.step_finish)]
     _run(run, steps, out)
     if not run.plan:
@@ -376,6 +399,8 @@ def deploy(run: Deploy, out) -> None:
 class Rollback(Run):
     target: str = ""
     left: str = ""
+    with_database: bool = False
+    snapshot: str = ""
 
     def step_lock(self, out) -> Outcome:
         self.lock_and_read(out)
@@ -395,24 +420,41 @@ class Rollback(Run):
         if self.target == self.left:
             raise FikasoError(f"Release {self.target} is already live", "Name another with --release")
         migrated = self.state.entry(self.left).get("migrations", 0)
-        if migrated:
+        if self.with_database:
+            self.snapshot = self.state.entry(self.left).get("snapshot", "")
+            if not self.snapshot:
+                raise FikasoError(f"Release {self.left} of {self.site.name} recorded no pre-deploy database snapshot "
+                                  "(it ran no migrations, or snapshots were off)",
+                                  f"Roll back without --with-database, or restore a backup with "
+                                  f"`fab backup.restore --id=ID --database={database_name(self.site.name)}`")
+        elif migrated:
             print(f"warning: release {self.left} ran {migrated} migration(s); release {self.target} may not expect "
                   "the schema they left. Check the database before relying on it.", file=out)
         return unchanged(f"live {self.left}, going back to {self.target}")
+
+    def step_database(self, _) -> Outcome:
+        if not self.with_database:
+            return unchanged("code only")
+        database = database_name(self.site.name)
+        self.remote.run(backup.restore_script(self.layout, self.snapshot, database),
+                        label=f"restoring {database} from the snapshot {self.snapshot}")
+        return changed(f"{database} restored from {self.snapshot} (a safety backup was taken first)")
 
     def step_activate(self, _) -> Outcome:
         return self.activate(self.target, self.left)
 
     def step_finish(self, _) -> Outcome:
         self.remote.run(finish_script(self.layout, self.site.name, doomed=[], release_record=None,
-                                      audit_record=self.audit("ok", release=self.target, left=self.left)),
+                                      audit_record=self.audit("ok", release=self.target, left=self.left,
+                                                              database=self.snapshot or None)),
                         label="recording and freeing the lock")
         self.locked = False
         return unchanged()
 
 
 def rollback(run: Rollback, out) -> None:
-    steps = [Step("lock", run.step_lock), Step("switch", run.step_activate), Step("finish", run.step_finish)]
+    steps = [Step("lock", run.step_lock), Step("database", run.step_database), Step("switch", run.step_activate),
+             Step("finish", run.step_finish)]
     _run(run, steps, out)
     if not run.plan:
         print(f"rolled back {run.site.name} to {run.target} in {time.monotonic() - run.started:.1f} s", file=out)

@@ -32,16 +32,26 @@ def deploy(c, panel=None, plan=False, verbose=False):
 
 @task(help={"panel": "admin, store, website or landing",
             "release": "the release id to go back to (default: the one before the live one)",
+            "with-database": "also restore the database snapshot taken before the live release's migrations",
+            "yes": "do not ask for confirmation (with --with-database)",
             "plan": "print the remote commands, and change nothing"})
 @user_errors
-def rollback(c, panel=None, release=None, plan=False):
-    """Put the previous (or a named) release of a panel back live, with the same health check."""
+def rollback(c, panel=None, release=None, with_database=False, yes=False, plan=False):
+    """Put the previous (or a named) release of a panel back live, with the same health check.
+
+    With --with-database, the panel's database goes back to the snapshot taken just before the
+    live release ran its migrations (a safety backup of its current state is taken first).
+    """
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
+    if with_database and not plan and not yes and input(
+            f"Replace the {site.name} database with its pre-deploy snapshot? Changes since that deploy are "
+            "lost (a safety backup is taken first). Type yes: ").strip() != "yes":
+        raise FikasoError("Nothing was rolled back", "Run again and type yes, or pass --yes")
     remote = open_remote(c, settings)
     run = fikaso_deploy.Rollback(settings=settings, site=site, remote=PrintRemote() if plan else remote,
                                  reader=remote, actor=fikaso_deploy.Actor.here(), action="rollback", plan=plan,
-                                 target=release or "")
+                                 target=release or "", with_database=with_database)
     fikaso_deploy.rollback(run, sys.stdout)
 
 
