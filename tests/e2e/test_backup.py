@@ -1,4 +1,5 @@
 """Backups made on the sandbox VPS: private, checked, and never leaking a password."""
+import re
 import subprocess
 import threading
 
@@ -40,8 +41,10 @@ def test_verify_catches_a_flipped_byte_and_names_the_file(deployed):
     result = fab("backup.verify", f"--id={newest}")
     assert result.returncode == 1
     assert "fikaso_store.sql.zst" in result.stderr and "damaged" in result.stderr
-    row = next(line for line in fab("backup.list").stdout.splitlines() if line.startswith(newest))
+    listing = fab("backup.list").stdout.splitlines()[1:]
+    row = next(line for line in listing if line.startswith(newest))
     assert row.split()[-1] == "FAILED"
+    assert all(re.match(r"^\d{8}T\d{6}Z ", line) for line in listing), listing  # one line per backup
 
 
 def test_no_password_shows_in_the_process_list_or_logs_while_backing_up(deployed):
