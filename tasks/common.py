@@ -9,12 +9,12 @@ from invoke.exceptions import Exit
 from fikaso import config as fikaso_config
 from fikaso import secrets as fikaso_secrets
 from fikaso.connection import connect
+from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.release import APP_ROOT
+from fikaso.remote import SSHRemote
 from fikaso.sandbox import ALIAS as SANDBOX_ALIAS
 from fikaso.stack import compose
-from fikaso.errors import FikasoError
-from fikaso.remote import SSHRemote
 
 
 def _plain(value: Any) -> Any:
@@ -55,6 +55,9 @@ def user_errors(task_body: Callable) -> Callable:
             return task_body(*args, **kwargs)
         except FikasoError as error:
             raise Exit(f"Error: {error}", code=1) from None
+        except KeyboardInterrupt:
+            raise Exit("Interrupted. Whatever had gone live stays live; a deploy's lock was freed if the "
+                       "connection allowed it (else the next deploy from here takes it over).", code=130) from None
     return wrapper
 
 
