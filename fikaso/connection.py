@@ -1,6 +1,6 @@
 """Open SSH connections with strict host-key checking.
 
-Fabric's Connection accepts any host key (it hard-codes paramiko's AutoAddPolicy and never reads
+Fabric's Connection accepts any host key (it hard-codes paramiko's auto-adding policy and never reads
 known_hosts). Every connection Fikaso makes goes through `connect`, which loads the known hosts
 and rejects unknown or changed keys with an error that shows the fingerprint.
 """

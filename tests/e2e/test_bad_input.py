@@ -32,26 +32,27 @@ def assert_refused(result, *phrases):
         assert phrase in message, message
 
 
-def test_malformed_fabric_yaml(deployed, project_copy):
+def edit_settings(old: str, new: str):
+    def edit(project):
+        path = project / "fabric.yaml"
+        path.write_text(path.read_text().replace(old, new, 1))
+    return edit
+
+
+def remove_secret(project):
+    (project / "secrets" / "store_db_password").unlink()
+
+
+@pytest.mark.parametrize("breakage, phrases", [
+    (edit_settings("  base_dir: /srv/fikaso", "  base_dir: /srv/fikaso\n   oops: ["),
+     ("fabric.yaml is not valid YAML", "Fix the syntax")),
+    (edit_settings("    store:\n", "    shop:\n"), ("unknown panel(s): shop", "admin, store, website")),
+    (remove_secret, ("store_db_password is missing", "fab secrets.generate")),
+], ids=["malformed fabric.yaml", "unknown panel", "missing secret"])
+def test_bad_local_input_is_refused_before_the_server_is_touched(deployed, project_copy, breakage, phrases):
     before = server_snapshot(deployed)
-    path = project_copy / "fabric.yaml"
-    path.write_text(path.read_text().replace("  base_dir: /srv/fikaso", "  base_dir: /srv/fikaso\n   oops: [", 1))
-    assert_refused(fab("setup", cwd=project_copy), "fabric.yaml is not valid YAML", "Fix the syntax")
-    assert server_snapshot(deployed) == before
-
-
-def test_unknown_panel_in_settings(deployed, project_copy):
-    before = server_snapshot(deployed)
-    path = project_copy / "fabric.yaml"
-    path.write_text(path.read_text().replace("    store:\n", "    shop:\n", 1))
-    assert_refused(fab("setup", cwd=project_copy), "unknown panel(s): shop", "admin, store, website")
-    assert server_snapshot(deployed) == before
-
-
-def test_missing_secret(deployed, project_copy):
-    before = server_snapshot(deployed)
-    (project_copy / "secrets" / "store_db_password").unlink()
-    assert_refused(fab("setup", cwd=project_copy), "store_db_password is missing", "fab secrets.generate")
+    breakage(project_copy)
+    assert_refused(fab("setup", cwd=project_copy), *phrases)
     assert server_snapshot(deployed) == before
 
 
