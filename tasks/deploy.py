@@ -4,6 +4,7 @@ from invoke import task
 
 from fikaso import config as fikaso_config
 from fikaso import deploy as fikaso_deploy
+from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.remote import PrintRemote
 
