@@ -1,17 +1,18 @@
 """The bundle uploaded to <base>/stack: compose file, rendered nginx configs, image build files.
 
 Pure: the same settings give byte-identical files, so the bundle's hash tells whether the server
-already has it.
+already has it. The proxy's config is not in it: it depends on which domains have certificates
+on the server, and goes live only after a check (fikaso/proxy.py).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import jinja2
 
-from .config import PROJECT_ROOT
+from .config import PROJECT_ROOT, Settings
 
 NGINX_TEMPLATES = PROJECT_ROOT / "nginx"
 
@@ -22,6 +23,14 @@ def _environment() -> jinja2.Environment:
                               autoescape=False)
 
 
+def context(settings: Settings) -> dict:
+    """What the nginx templates are rendered from."""
+    return {
+        "panels": [{"name": s.name, "domain": s.domain, "port": s.port} for s in settings.panels],
+        "landing": {"domain": settings.landing.domain, "port": settings.landing.port},
+    }
+
+
 def render_nginx(context: Mapping) -> dict[str, str]:
     """Each site's nginx config, keyed by its path in the bundle (nginx/<site>/<site>.conf)."""
     env = _environment()
@@ -29,9 +38,14 @@ def render_nginx(context: Mapping) -> dict[str, str]:
     for panel in context["panels"]:
         out[f"nginx/{panel['name']}/{panel['name']}.conf"] = env.get_template("panel.conf.j2").render(panel=panel)
     out["nginx/landing/landing.conf"] = env.get_template("landing.conf.j2").render(landing=context["landing"])
-    sites = [*context["panels"], {"name": "landing", **context["landing"]}]
-    out["nginx/proxy/proxy.conf"] = env.get_template("proxy.conf.j2").render(sites=sites)
     return out
+
+
+def render_proxy(context: Mapping, tls_domains: Iterable[str]) -> str:
+    """The proxy's config: HTTPS (and a redirect to it) for the domains in `tls_domains`."""
+    sites = [*context["panels"], {"name": "landing", **context["landing"]}]
+    tls = sorted(set(tls_domains) & {site["domain"] for site in sites})
+    return _environment().get_template("proxy.conf.j2").render(sites=sites, tls_sites=tls)
 
 
 def env_file(values: Mapping[str, str]) -> str:

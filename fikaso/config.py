@@ -19,7 +19,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$")
 _HOST = re.compile(r"^[A-Za-z0-9._@:\[\]-]+$")
-IMAGE_KEYS = ("mysql", "php_base", "php", "nginx", "composer")
+IMAGE_KEYS = ("mysql", "php_base", "php", "nginx", "composer", "certbot")
+ACME_SERVERS = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,15 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Certificates:
+    """Where certificates come from: an ACME directory, an optional contact, an optional CA bundle."""
+
+    acme_server: str = ACME_SERVERS["letsencrypt"]
+    email: str = ""
+    ca_bundle: Path | None = None      # local PEM file the ACME server's own HTTPS is signed by
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str | None
     base_dir: PurePosixPath
@@ -42,6 +56,11 @@ class Settings:
     images: Mapping[str, str]
     keep_releases: int
     snapshot_before_migrations: bool = True
+    certificates: Certificates = Certificates()
+
+    @property
+    def sites(self) -> tuple[Site, ...]:
+        return (*self.panels, self.landing)
 
     def panel(self, name: str) -> Site:
         for site in self.panels:
@@ -133,7 +152,38 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
     if not secrets_dir.is_absolute():
         secrets_dir = root / secrets_dir
     return Settings(host=host, base_dir=base_dir, secrets_dir=secrets_dir, panels=panels,
-                    landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot)
+                    landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot,
+                    certificates=_certificates(section.get("certificates", {}), root))
+
+
+def _certificates(raw: Any, root: Path) -> Certificates:
+    section = _mapping(raw or {}, "certificates")
+    server = str(section.get("acme_server") or "letsencrypt").strip()
+    server = ACME_SERVERS.get(server, server)
+    if not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$", server):
+        raise _invalid("certificates.acme_server", f"is neither letsencrypt, letsencrypt-staging nor an "
+                       f"https:// ACME directory URL: {server!r}",
+                       "Write letsencrypt (the default), letsencrypt-staging, or your ACME server's directory URL")
+    email = str(section.get("email") or "").strip()
+    if email and not _EMAIL.match(email):
+        raise _invalid("certificates.email", f"is not an email address: {email!r}",
+                       "Give the address that should get expiry notices, or leave it out")
+    ca_bundle = section.get("ca_bundle")
+    if ca_bundle:
+        ca_bundle = Path(str(ca_bundle)).expanduser()
+        ca_bundle = ca_bundle if ca_bundle.is_absolute() else root / ca_bundle
+    return Certificates(acme_server=server, email=email, ca_bundle=ca_bundle or None)
+
+
+def check_ca_bundle(certificates: Certificates) -> None:
+    """The CA bundle must be a readable PEM file: checked when it is about to be used."""
+    path = certificates.ca_bundle
+    if path is None:
+        return
+    if not path.is_file() or b"-----BEGIN CERTIFICATE-----" not in path.read_bytes():
+        raise FikasoError(f"fikaso.certificates.ca_bundle {path} is not a PEM file of CA certificates",
+                          "Point it at the PEM file of the CA that signs your ACME server's HTTPS, or remove "
+                          "the setting to use the system's CAs")
 
 
 def check_sources(settings: Settings, names: tuple[str, ...] | None = None) -> None:

@@ -23,6 +23,7 @@ from .local import run, succeeds
 SANDBOX_DIR = PROJECT_ROOT / "sandbox"
 LABEL = "org.fikaso.built-from"
 VPS_IMAGE = "fikaso-sandbox-vps:latest"
+ACME_IMAGE = "fikaso-sandbox-acme:latest"
 COMPOSE_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
                        "/usr/lib/docker/cli-plugins", str(Path.home() / ".docker" / "cli-plugins"))
 REBUILD_FIX = "Run `make host` to check Docker, then try again; `docker images` shows what exists"
@@ -40,7 +41,7 @@ def standin_specs(images: Mapping[str, str]) -> list[ImageSpec]:
     standins = SANDBOX_DIR / "standins"
     return [ImageSpec(images[key], standins / folder, "standins")
             for key, folder in (("mysql", "mysql"), ("php_base", "php"), ("composer", "composer"),
-                                ("nginx", "nginx"))]
+                                ("nginx", "nginx"), ("certbot", "certbot"))]
 
 
 def packages(rootfs: str) -> list[str]:
@@ -112,9 +113,9 @@ def ensure_image(spec: ImageSpec, extra_files: Mapping[str, Path] | None = None,
 
 
 def ensure_all(images: Mapping[str, str], log=print) -> list[str]:
-    """The VPS image and every stand-in; returns the stand-in names (to offer to the VPS)."""
+    """The VPS image, every stand-in and the test ACME server; returns the names to offer to the VPS."""
     ensure_image(ImageSpec(VPS_IMAGE, SANDBOX_DIR / "vps", "vps"), {"docker-compose": compose_plugin()}, log)
-    specs = standin_specs(images)
+    specs = [*standin_specs(images), ImageSpec(ACME_IMAGE, SANDBOX_DIR / "acme", "standins")]
     for spec in specs:
         ensure_image(spec, log=log)
     return [spec.name for spec in specs]

@@ -28,6 +28,21 @@ class Layout:
     def state(self) -> PurePosixPath:
         return self.base / "state"
 
+    @property
+    def certificates(self) -> PurePosixPath:
+        """certbot's folder (/etc/letsencrypt in its container): live/<domain>/ holds each certificate."""
+        return self.base / "certificates"
+
+    @property
+    def proxy_config(self) -> PurePosixPath:
+        """The live proxy config; fikaso/proxy.py replaces it only after a check."""
+        return self.stack / "nginx" / "proxy" / "proxy.conf"
+
+    @property
+    def acme_webroot(self) -> PurePosixPath:
+        """Where certbot puts the HTTP challenge answers that the proxy serves."""
+        return self.base / "acme"
+
     def site(self, name: str) -> PurePosixPath:
         """A panel's folder (mounted at /var/www/app in its containers), or the landing site's."""
         return self.base / "panels" / name if name in PANELS else self.base / name
@@ -46,7 +61,7 @@ class Layout:
 
     def folders(self) -> list[PurePosixPath]:
         """Every folder setup creates, parents first."""
-        out = [self.base, self.stack, self.secrets, self.state]
+        out = [self.base, self.stack, self.secrets, self.state, self.certificates, self.acme_webroot]
         for panel in PANELS:
             shared = self.shared(panel)
             # Mount points of the panel's volumes; nginx mounts them read-only, so they must exist.

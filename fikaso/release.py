@@ -148,9 +148,12 @@ def health_path(site: str) -> str:
 
 
 def check_site_script(layout: Layout, domain: str, path: str) -> str:
-    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would."""
+    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would.
+
+    Port 8080 routes like the public ports, minus TLS and the redirect to it (nginx/proxy.conf.j2).
+    """
     return compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
-                   f"http://127.0.0.1{path}")
+                   f"http://127.0.0.1:8080{path}")
 
 
 PREVIEW_OFFSET = 1000  # a site's nginx serves its `next` release on its port + this, inside only

@@ -213,3 +213,54 @@ def down(log=print) -> None:
     for name in ("known_hosts", "ssh_config", "info.json"):
         (STATE_DIR / name).unlink(missing_ok=True)
     log("sandbox removed")
+
+
+# ---- the test ACME server ------------------------------------------------------------------
+
+ACME_CONTAINER = "fikaso_acme"
+ACME_DIRECTORY = "https://pebble:14000/dir"
+ACME_DIR = STATE_DIR / "acme"
+ACME_FIX = "Run `fab sandbox.up` and `fab setup` first: the ACME server joins the stack's network"
+
+
+def in_vps(*argv: str) -> list[str]:
+    return ["docker", "exec", CONTAINER, *argv]
+
+
+def acme_up(log=print) -> dict:
+    """Start pebble inside the sandbox VPS, on the stack's network (or find it running).
+
+    Every domain resolves, for pebble, to the VPS's address on that network, so its challenges
+    reach the proxy's published port 80 as Let's Encrypt's would reach a real VPS. Writes the CA
+    of pebble's API (for fikaso.certificates.ca_bundle) and the root that signs the certificates
+    it issues (for clients) to .sandbox/acme/.
+    """
+    info()  # a clear error when no sandbox runs
+    gateway = run(in_vps("docker", "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}",
+                         "fikaso_network"), what="Finding the stack's network in the sandbox", fix=ACME_FIX).strip()
+    running = subprocess.run(in_vps("docker", "inspect", "--format", "{{.State.Running}}", ACME_CONTAINER),
+                             capture_output=True, text=True, check=False).stdout.strip()
+    if running != "true":
+        subprocess.run(in_vps("docker", "rm", "--force", ACME_CONTAINER), capture_output=True, check=False)
+        run(in_vps("docker", "run", "--detach", "--name", ACME_CONTAINER, "--network", "fikaso_network",
+                   "--network-alias", "pebble", "--env", f"ANSWER_IPV4={gateway}", images.ACME_IMAGE),
+            what="Starting the test ACME server (pebble)", fix=ACME_FIX)
+    api = in_vps("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--cacert", "/pebble/ca.pem")
+    _wait("ACME server", lambda: succeeds([*api, "https://localhost:14000/dir"]))
+    ACME_DIR.mkdir(parents=True, exist_ok=True)
+    files = {"ca_bundle": ACME_DIR / "ca.pem", "root": ACME_DIR / "root.pem"}
+    files["ca_bundle"].write_text(run(in_vps("docker", "exec", ACME_CONTAINER, "cat", "/pebble/ca.pem"),
+                                      what="Reading the ACME API's CA", fix=ACME_FIX))
+    # pebble makes new roots at every start: read the current one.
+    files["root"].write_text(run([*api, "https://localhost:15000/roots/0"], what="Reading pebble's root",
+                                 fix=ACME_FIX))
+    log(f"ACME server {ACME_DIRECTORY} answers; every domain resolves to the VPS ({gateway})")
+    return {"directory": ACME_DIRECTORY, **{key: str(path) for key, path in files.items()}}
+
+
+def acme_point(domain: str, address: str | None) -> None:
+    """Make `domain` resolve, for pebble, to `address` (None: back to the VPS)."""
+    path, body = ("/add-a", {"host": f"{domain}.", "addresses": [address]}) if address else \
+        ("/clear-a", {"host": f"{domain}."})
+    run(in_vps("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--data", json.dumps(body),
+               f"http://localhost:8055{path}"), what=f"Pointing {domain} at {address or 'the VPS'}", fix=ACME_FIX)

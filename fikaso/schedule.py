@@ -28,12 +28,12 @@ def cron_line(layout: Layout, expression: str, daily: int, weekly: int, monthly:
     return f"{expression} {job} >> {q(log)} 2>&1 {MARKER}"
 
 
-def install_script(line: str) -> str:
-    """Replace any Fikaso entry of the user's crontab with `line`; other entries stay as they are."""
-    return (f"{{ crontab -l 2>/dev/null | grep -vF {q(MARKER)} || true; printf '%s\\n' {q(line)}; }} | crontab -\n"
-            f"crontab -l | grep -F {q(MARKER)}")
+def install_script(line: str, marker: str = MARKER) -> str:
+    """Replace the user's crontab entry carrying `marker` with `line`; other entries stay as they are."""
+    return (f"{{ crontab -l 2>/dev/null | grep -vF {q(marker)} || true; printf '%s\\n' {q(line)}; }} | crontab -\n"
+            f"crontab -l | grep -F {q(marker)}")
 
 
-def remove_script() -> str:
-    return (f"if crontab -l 2>/dev/null | grep -qF {q(MARKER)}; then "
-            f"crontab -l | grep -vF {q(MARKER)} | crontab -; echo removed; else echo absent; fi")
+def remove_script(marker: str = MARKER) -> str:
+    return (f"if crontab -l 2>/dev/null | grep -qF {q(marker)}; then "
+            f"crontab -l | grep -vF {q(marker)} | crontab -; echo removed; else echo absent; fi")

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archive, bundle, release
+from . import archive, bundle, proxy, release
 from .config import PANELS, PROJECT_ROOT, Settings
 from .errors import FikasoError
 from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
@@ -33,7 +33,8 @@ def layout_script(layout: Layout, facts: Facts) -> str:
         sudo_make = cmd("sudo", "-n", "install", "-d", "-o", facts.uid, "-g", facts.uid, layout.base)
         lines.append(f"{parent_make} 2>/dev/null || {sudo_make}" if facts.sudo else parent_make)
     lines.append(cmd("mkdir", "-p", *layout.folders()))
-    lines.append(cmd("chmod", "700", layout.secrets))
+    # Private keys live under certificates/: only the deploy user (and root) may look in.
+    lines.append(cmd("chmod", "700", layout.secrets, layout.certificates))
     return "\n".join(lines)
 
 
@@ -106,15 +107,9 @@ def compose_env(settings: Settings, facts: Facts, php_image: str) -> dict[str, s
         "FIKASO_NGINX_IMAGE": settings.images["nginx"],
         "FIKASO_PHP_BASE_IMAGE": settings.images["php_base"],
         "FIKASO_COMPOSER_IMAGE": settings.images["composer"],
+        "FIKASO_CERTBOT_IMAGE": settings.images["certbot"],
         "FIKASO_PHP_IMAGE": php_image,
         "FIKASO_APP_UID": facts.uid,
-    }
-
-
-def bundle_context(settings: Settings) -> dict:
-    return {
-        "panels": [{"name": s.name, "domain": s.domain, "port": s.port} for s in settings.panels],
-        "landing": {"domain": settings.landing.domain, "port": settings.landing.port},
     }
 
 
@@ -129,7 +124,7 @@ def make_bundle(settings: Settings, facts: Facts) -> archive.Archive:
     php_image = php_image_tag(settings, php_build_hash(settings, facts.uid))
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "stack"
-        bundle.build_bundle(bundle_context(settings), dest, compose_env(settings, facts, php_image))
+        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, facts, php_image))
         # The bundle is built here from known files: ship all of it, its compose .env included.
         return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
 
@@ -242,6 +237,18 @@ def reload_nginx_script(layout: Layout) -> str:
                      for name in services)
 
 
+def step_proxy(run: SetupRun) -> Outcome:
+    """The proxy's config, with HTTPS for each domain that has a certificate on the server."""
+    text = proxy.render(run.settings, run.facts.certificates)
+    https = sorted(run.facts.certificates & {site.domain for site in run.settings.sites})
+    summary = f"HTTPS for {', '.join(https)}" if https else "HTTP only (no certificate yet: fab certs.issue)"
+    if run.facts.proxy_hash == proxy.sha256(text):
+        return unchanged(summary)
+    run.remote.run(proxy.apply_script(run.layout), label="checking and installing the proxy configuration",
+                   stdin=[text.encode()])
+    return changed(summary)
+
+
 def step_services(run: SetupRun) -> Outcome:
     bundle_changed = run.facts.bundle_hash != run.bundle.sha256
     if run.facts.all_healthy() and not bundle_changed:
@@ -254,7 +261,7 @@ def step_services(run: SetupRun) -> Outcome:
 
 
 def step_check_sites(run: SetupRun) -> Outcome:
-    for site in (*run.settings.panels, run.settings.landing):
+    for site in run.settings.sites:
         path = release.health_path(site.name)
         result = run.remote.run(release.check_site_script(run.layout, site.domain, path),
                                 label=f"checking {site.domain}", check=False)
@@ -275,7 +282,8 @@ def setup_steps(settings: Settings) -> list[Step[SetupRun]]:
         Step("php image", step_php_image),
         Step("mysql", step_mysql),
         Step("databases", step_databases),
-        *(site_step(site) for site in (*settings.panels, settings.landing)),
+        *(site_step(site) for site in settings.sites),
+        Step("proxy", step_proxy),
         Step("services", step_services),
         Step("sites", step_check_sites),
     ]

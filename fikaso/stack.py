@@ -52,6 +52,8 @@ class Facts:
     live: dict[str, str] = field(default_factory=dict)      # site -> live release id
     services: dict[str, Service] = field(default_factory=dict)
     images: set[str] = field(default_factory=set)
+    certificates: set[str] = field(default_factory=set)     # domains with a certificate on the server
+    proxy_hash: str = ""          # sha256 of the live proxy config
 
     def all_healthy(self) -> bool:
         return all(name in self.services and self.services[name].healthy for name in SERVICES)
@@ -70,6 +72,9 @@ def facts_script(layout: Layout) -> str:
         f"missing=no; for d in {folders}; do [ -d \"$d\" ] || missing=yes; done; echo \"folders_missing=$missing\"",
         f"echo \"bundle=$(cat {q(layout.stack / BUNDLE_HASH_FILE)} 2>/dev/null || true)\"",
         f"echo \"secrets=$(cat {q(layout.secrets / SECRETS_HASH_FILE)} 2>/dev/null || true)\"",
+        f"for f in {q(layout.certificates)}/live/*/fullchain.pem; do "
+        '[ -s "$f" ] && echo "certificate=$(basename "$(dirname "$f")")"; done',
+        f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
     ]
     for site in SITES:
         lines.append(f"echo \"live_{site}=$(basename \"$(readlink {q(layout.current(site))} 2>/dev/null)\" "
@@ -118,5 +123,9 @@ def parse_facts(text: str) -> Facts:
             facts.bundle_hash = value
         elif key == "secrets":
             facts.secrets_hash = value
+        elif key == "certificate":
+            facts.certificates.add(value)
+        elif key == "proxy":
+            facts.proxy_hash = value
     facts.services = _services(ps_lines)
     return facts

@@ -13,6 +13,7 @@ Context = TypeVar("Context")
 class Outcome:
     changed: bool
     detail: str = ""
+    failed: bool = False      # a step that failed without stopping the others (one domain of many)
 
 
 def changed(detail: str = "") -> Outcome:
@@ -21,6 +22,10 @@ def changed(detail: str = "") -> Outcome:
 
 def unchanged(detail: str = "") -> Outcome:
     return Outcome(False, detail)
+
+
+def failed(detail: str) -> Outcome:
+    return Outcome(False, detail, failed=True)
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def run_steps(title: str, steps: Sequence[Step[Context]], context: Context,
         except BaseException:
             print(f"{lead}{prefix} FAILED after {time.monotonic() - begun:.1f} s", file=out, flush=True)
             raise
-        word = "changed" if outcome.changed else "ok"
+        word = "FAILED" if outcome.failed else "changed" if outcome.changed else "ok"
         detail = f"  {outcome.detail}" if outcome.detail else ""
         print(f"{lead}{prefix} {word:<7} {time.monotonic() - begun:5.1f} s{detail}", file=out, flush=True)
         outcomes.append(outcome)

@@ -15,6 +15,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
 command -v rsync >/dev/null || need+=(rsync)  # the baseline of bench/deploy_bench.py
 command -v shellcheck >/dev/null || need+=(shellcheck)  # tests lint the shell scripts
+command -v testssl >/dev/null || need+=(testssl.sh)  # tests scan the proxy's TLS
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "host: missing ${need[*]}; run 'make' as root, or install them with apt-get first" >&2

@@ -30,3 +30,14 @@ def down(c):
 def info(c):
     """Print the running test VPS's SSH host, port, user, key, known_hosts and HTTP(S) ports as JSON."""
     print(json.dumps(fikaso_sandbox.info(), indent=2))
+
+
+@task
+@user_errors
+def acme(c):
+    """Start the test ACME server (pebble) inside the test VPS, for `fab certs.issue` there.
+
+    Run it after `fab setup`. fabric.yaml's certificates section already points at it; the root
+    that signs its certificates is written to .sandbox/acme/root.pem (for curl --cacert).
+    """
+    print(json.dumps(fikaso_sandbox.acme_up(), indent=2))

@@ -1,15 +1,29 @@
-"""A bounded load loop: GET requests through the VPS's port 80, counting every answer."""
+"""A bounded load loop: GET requests through the VPS's port 80 (or 443), counting every answer."""
 import http.client
 import re
+import socket
+import ssl
 import threading
 import time
 from collections import Counter
 
 
+class PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to the VPS on 127.0.0.1 for `domain`: its name is sent as SNI and checked against the
+    certificate, as for a browser whose DNS points the domain at the VPS."""
+
+    def __init__(self, domain: str, port: int, context: ssl.SSLContext, timeout: float = 30):
+        super().__init__(domain, port, context=context, timeout=timeout)
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
 class LoadLoop:
     def __init__(self, port: int, host: str, path: str = "/", threads: int = 2,
-                 max_requests: int = 20000, max_seconds: float = 300):
-        self.port, self.host, self.path = port, host, path
+                 max_requests: int = 20000, max_seconds: float = 300, tls: ssl.SSLContext | None = None):
+        self.port, self.host, self.path, self.tls = port, host, path, tls
         self.max_requests, self.deadline = max_requests, time.monotonic() + max_seconds
         self.statuses: Counter = Counter()
         self.errors: list[str] = []
@@ -27,8 +41,13 @@ class LoadLoop:
     def failures(self) -> int:
         return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
 
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return PinnedHTTPS(self.host, self.port, self.tls)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
     def _loop(self):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection = self._connection()
         while not self._stop.is_set() and self.count < self.max_requests and time.monotonic() < self.deadline:
             try:
                 connection.request("GET", self.path, headers={"Host": self.host})
@@ -45,7 +64,7 @@ class LoadLoop:
                 with self._lock:
                     self.errors.append(repr(error))
                 connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                connection = self._connection()
         connection.close()
 
     def __enter__(self):

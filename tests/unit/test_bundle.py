@@ -6,21 +6,40 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from fikaso import bundle, setup
+from fikaso import bundle
 from fikaso.config import load_settings
 
 from .helpers import ROOT, shipped_section
 
 
+DOMAINS = ("admin.fikaso.test", "store.fikaso.test", "www.fikaso.test", "fikaso.test")
+
+
+def every_config():
+    context = bundle.context(load_settings(shipped_section(), root=ROOT))
+    return {**bundle.render_nginx(context), "nginx/proxy/proxy.conf": bundle.render_proxy(context, []),
+            "nginx/proxy-tls/proxy.conf": bundle.render_proxy(context, DOMAINS)}
+
+
 @pytest.fixture(scope="module")
 def rendered():
-    return bundle.render_nginx(setup.bundle_context(load_settings(shipped_section(), root=ROOT)))
+    return every_config()
 
 
-def test_each_site_gets_its_own_config(rendered):
+def server_block(conf: str, listen: str, domain: str) -> str:
+    """The server block that listens on `listen` for `domain`."""
+    for block in conf.split("\nserver {")[1:]:
+        block = block.split("\n}", 1)[0]
+        if f"listen {listen}" in block and f"server_name {domain};" in block:
+            return block
+    raise AssertionError(f"no server block for {domain} on {listen}")
+
+
+def test_each_site_gets_its_own_config():
+    context = bundle.context(load_settings(shipped_section(), root=ROOT))
+    rendered = bundle.render_nginx(context)
     assert sorted(rendered) == ["nginx/admin/admin.conf", "nginx/landing/landing.conf",
-                                "nginx/proxy/proxy.conf", "nginx/store/store.conf",
-                                "nginx/website/website.conf"]
+                                "nginx/store/store.conf", "nginx/website/website.conf"]
     assert "server_name store.fikaso.test;" in rendered["nginx/store/store.conf"]
     assert "listen 8082 default_server;" in rendered["nginx/store/store.conf"]
     assert "set $php_fpm store_panel:9000;" in rendered["nginx/store/store.conf"]
@@ -35,18 +54,46 @@ def test_only_the_front_controller_reaches_php_fpm_with_the_real_release_path(re
     assert "location ~ \\.php$ {\n        return 404;" in conf
 
 
+UPSTREAMS = dict(zip(DOMAINS, ("admin_nginx:8081", "store_nginx:8082", "website_nginx:8083", "landing_nginx:8084")))
+
+
 def test_proxy_routes_each_domain_and_closes_unknown_hosts(rendered):
     conf = rendered["nginx/proxy/proxy.conf"]
     assert "listen 80 default_server;\n    server_name _;\n    return 444;" in conf
-    for domain, upstream in (("admin.fikaso.test", "admin_nginx:8081"), ("store.fikaso.test", "store_nginx:8082"),
-                             ("www.fikaso.test", "website_nginx:8083"), ("fikaso.test", "landing_nginx:8084")):
-        block = conf.split(f"server_name {domain};", 1)[1].split("\n}", 1)[0]
-        assert f"http://{upstream};" in block
+    for domain, upstream in UPSTREAMS.items():
+        assert f"http://{upstream};" in server_block(conf, "80", domain)
+    assert "listen 443" not in conf and "\nssl_" not in conf  # no certificate yet: nothing to serve HTTPS with
+    for domain in UPSTREAMS:  # Fikaso's own checks reach every site on 8080 inside the container
+        assert "listen 127.0.0.1:8080;" in server_block(conf, "80", domain)
+
+
+def test_proxy_with_certificates_serves_https_and_redirects_http_except_challenges(rendered):
+    conf = rendered["nginx/proxy-tls/proxy.conf"]
+    for domain, upstream in UPSTREAMS.items():
+        http = server_block(conf, "80", domain)
+        assert "location ^~ /.well-known/acme-challenge/ {\n        root /var/www/acme;" in http
+        assert f"return 308 https://{domain}$request_uri;" in http and "proxy_pass" not in http
+        https = server_block(conf, "443 ssl http2", domain)
+        assert "listen 127.0.0.1:8080;" in https and "8080" not in http
+        assert f"ssl_certificate /etc/letsencrypt/live/{domain}/fullchain.pem;" in https
+        assert f"ssl_certificate_key /etc/letsencrypt/live/{domain}/privkey.pem;" in https
+        assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in https
+        assert f"http://{upstream};" in https
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf and "DHE-RSA" not in conf.replace("ECDHE-RSA", "")
+    assert "ssl_stapling" not in conf
+    assert "listen 443 ssl http2 default_server;\n    server_name _;\n    ssl_reject_handshake on;" in conf
+
+
+def test_only_domains_with_a_certificate_get_https():
+    context = bundle.context(load_settings(shipped_section(), root=ROOT))
+    conf = bundle.render_proxy(context, ["store.fikaso.test", "not-ours.example.com"])
+    assert "return 308" in server_block(conf, "80", "store.fikaso.test")
+    assert "proxy_pass" in server_block(conf, "80", "admin.fikaso.test")
+    assert "not-ours" not in conf and conf.count("ssl_certificate ") == 1
 
 
 def test_rendering_is_deterministic(rendered):
-    again = bundle.render_nginx(setup.bundle_context(load_settings(shipped_section(), root=ROOT)))
-    assert again == rendered
+    assert every_config() == rendered
 
 
 def test_a_missing_setting_fails_rendering_instead_of_writing_an_empty_value():
@@ -60,7 +107,7 @@ def test_bundle_tree_holds_what_compose_refers_to(tmp_path):
                         {"FIKASO_BASE": "/srv/fikaso"})
     assert (dest / ".env").read_text() == "FIKASO_BASE=/srv/fikaso\n"
     for path in ("compose.yaml", "dockerfiles/php/Dockerfile", "init-db/01-databases.sh",
-                 "nginx/landing/landing.conf", "nginx/proxy/proxy.conf"):
+                 "nginx/landing/landing.conf"):
         assert (dest / path).is_file(), path
 
 
@@ -122,7 +169,7 @@ def test_the_backup_script_passes_shellcheck():
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (make test installs it)")
-    scripts = [ROOT / "stack/bin/fikaso-backup", ROOT / "init-db/01-databases.sh", ROOT / "scripts/install-host.sh",
+    scripts = [ROOT / "stack/bin/fikaso-backup", ROOT / "stack/bin/fikaso-certs", ROOT / "init-db/01-databases.sh", ROOT / "scripts/install-host.sh",
                ROOT / "sandbox/vps/entrypoint.sh", ROOT / "sandbox/standins/mysql/docker-entrypoint.sh",
                ROOT / "dockerfiles/php/install-extensions.sh"]
     result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)

@@ -82,3 +82,31 @@ def test_sources_must_be_laravel_apps(tmp_path):
     section["panels"]["store"]["source"] = str(tmp_path / "nope")
     with pytest.raises(FikasoError, match="does not exist"):
         check_sources(load_settings(section, root=ROOT), ("store",))
+
+
+def test_acme_server_names_and_urls():
+    section = shipped_section()
+    section["certificates"] = {}
+    assert load_settings(section, root=ROOT).certificates.acme_server == \
+        "https://acme-v02.api.letsencrypt.org/directory"
+    section["certificates"] = {"acme_server": "letsencrypt-staging"}
+    assert "acme-staging-v02" in load_settings(section, root=ROOT).certificates.acme_server
+    assert load_settings(shipped_section(), root=ROOT).certificates.acme_server == "https://pebble:14000/dir"
+
+
+@pytest.mark.parametrize("key, value, phrase", [
+    ("acme_server", "http://insecure.example/dir", "https:// ACME directory URL"),
+    ("acme_server", "lets-encrypt", "letsencrypt, letsencrypt-staging"),
+    ("email", "not-an-address", "is not an email address"),
+])
+def test_bad_certificate_settings_are_named(key, value, phrase):
+    message = broken(lambda s: s["certificates"].update({key: value}))
+    assert f"certificates.{key}" in message and phrase in message
+
+
+def test_ca_bundle_must_be_a_pem_file(tmp_path):
+    from fikaso.config import check_ca_bundle
+    section = shipped_section()
+    section["certificates"]["ca_bundle"] = str(tmp_path / "missing.pem")
+    with pytest.raises(FikasoError, match="is not a PEM file of CA certificates"):
+        check_ca_bundle(load_settings(section, root=ROOT).certificates)

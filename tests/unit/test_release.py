@@ -63,7 +63,7 @@ def test_switch_is_an_atomic_rename_of_a_relative_link():
 def test_site_check_asks_the_proxy_with_the_domain_as_host():
     assert release.check_site_script(LAYOUT, "store.fikaso.test", "/up") == (
         "cd /srv/fikaso/stack && docker compose exec -T nginx_proxy wget -q -O - "
-        "--header 'Host: store.fikaso.test' http://127.0.0.1/up")
+        "--header 'Host: store.fikaso.test' http://127.0.0.1:8080/up")
 
 
 STORE = Site("store", "store.fikaso.test", 8082, Path("/src"))
@@ -83,7 +83,7 @@ def test_activate_switches_back_when_the_site_fails_through_the_proxy():
     lines = release.activate_script(LAYOUT, STORE, "2", "1").splitlines()
     switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
     after = lines[switch:]
-    assert any("nginx_proxy wget -q -O - --header 'Host: store.fikaso.test' http://127.0.0.1/up" in line for line in after)
+    assert any("nginx_proxy wget -q -O - --header 'Host: store.fikaso.test' http://127.0.0.1:8080/up" in line for line in after)
     assert after[-4:-2] == release.switch_lines(LAYOUT, "store", "1")
     assert after[-1] == "exit 4"
 

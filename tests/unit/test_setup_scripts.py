@@ -12,7 +12,8 @@ def test_folders_are_created_with_a_private_secrets_folder():
     facts = Facts(uid="1000", base_state="writable")
     script = setup.layout_script(LAYOUT, facts)
     assert script.splitlines() == [
-        "mkdir -p /srv/fikaso /srv/fikaso/stack /srv/fikaso/secrets /srv/fikaso/state "
+        "mkdir -p /srv/fikaso /srv/fikaso/stack /srv/fikaso/secrets /srv/fikaso/state /srv/fikaso/certificates "
+        "/srv/fikaso/acme "
         "/srv/fikaso/panels/admin /srv/fikaso/panels/admin/releases /srv/fikaso/panels/admin/shared "
         "/srv/fikaso/panels/admin/shared/storage /srv/fikaso/panels/admin/shared/bootstrap-cache "
         "/srv/fikaso/panels/store /srv/fikaso/panels/store/releases /srv/fikaso/panels/store/shared "
@@ -20,7 +21,7 @@ def test_folders_are_created_with_a_private_secrets_folder():
         "/srv/fikaso/panels/website /srv/fikaso/panels/website/releases /srv/fikaso/panels/website/shared "
         "/srv/fikaso/panels/website/shared/storage /srv/fikaso/panels/website/shared/bootstrap-cache "
         "/srv/fikaso/landing /srv/fikaso/landing/releases",
-        "chmod 700 /srv/fikaso/secrets",
+        "chmod 700 /srv/fikaso/secrets /srv/fikaso/certificates",
     ]
 
 

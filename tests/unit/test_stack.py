@@ -24,6 +24,9 @@ live_store=
 live_website=20261124030001
 live_landing=20261124030002
 image=fikaso/php:0123456789ab
+certificate=store.fikaso.test
+certificate=fikaso.test
+proxy=0f0f
 ps={"Service":"mysql","State":"running","Health":"healthy"}
 ps={"Service":"store_panel","State":"exited","Health":""}
 disk=1.2G
@@ -39,6 +42,7 @@ def test_facts_are_parsed_into_what_steps_decide_on():
     assert "fikaso/php:0123456789ab" in facts.images
     assert facts.services["mysql"].healthy and not facts.services["store_panel"].healthy
     assert not facts.all_healthy()
+    assert facts.certificates == {"store.fikaso.test", "fikaso.test"} and facts.proxy_hash == "0f0f"
 
 
 def test_old_compose_json_array_is_understood_too():
@@ -50,7 +54,8 @@ def test_facts_script_reads_everything_in_one_script():
     script = facts_script(LAYOUT)
     for needle in ("id -un", "docker version", "docker compose version --short",
                    "/srv/fikaso/stack/.bundle-sha256", "/srv/fikaso/panels/store/current",
-                   "/srv/fikaso/landing/current", "ps --all --format json"):
+                   "/srv/fikaso/landing/current", "ps --all --format json",
+                   "/srv/fikaso/certificates/live/*/fullchain.pem", "sha256sum /srv/fikaso/stack/nginx/proxy/proxy.conf"):
         assert needle in script
 
 
