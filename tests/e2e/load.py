@@ -46,16 +46,31 @@ class LoadLoop:
             return PinnedHTTPS(self.host, self.port, self.tls)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
+    def _get(self, connection) -> tuple[int, str]:
+        connection.request("GET", self.path, headers={"Host": self.host})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+
     def _loop(self):
-        connection = self._connection()
+        connection, reused = self._connection(), False
         while not self._stop.is_set() and self.count < self.max_requests and time.monotonic() < self.deadline:
             try:
-                connection.request("GET", self.path, headers={"Host": self.host})
-                response = connection.getresponse()
-                body = response.read().decode(errors="replace")
+                try:
+                    status, body = self._get(connection)
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    if not reused:
+                        raise
+                    # A server may close an idle keep-alive connection just as a request goes out
+                    # (nginx does on a graceful reload, as the old workers exit). Browsers and
+                    # HTTP libraries send an idempotent GET again on a fresh connection; so do we,
+                    # once. A fresh connection that fails still counts as an error.
+                    connection.close()
+                    connection = self._connection()
+                    status, body = self._get(connection)
+                reused = True
                 with self._lock:
-                    self.statuses[response.status] += 1
-                    if not 200 <= response.status < 300:
+                    self.statuses[status] += 1
+                    if not 200 <= status < 300:
                         self.bodies.append(body[:300])
                     else:
                         marker = re.search(r'<p id="version">([^<]+)</p>', body)
@@ -64,7 +79,7 @@ class LoadLoop:
                 with self._lock:
                     self.errors.append(repr(error))
                 connection.close()
-                connection = self._connection()
+                connection, reused = self._connection(), False
         connection.close()
 
     def __enter__(self):

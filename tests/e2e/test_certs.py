@@ -19,9 +19,22 @@ PAGES = {"admin.fikaso.test": "Hello from the admin database", "store.fikaso.tes
          "www.fikaso.test": "Hello from the website database", "fikaso.test": "<title>"}
 
 
+# Findings about pebble's certificates, not about the proxy (README.md, "Certificates and TLS"):
+# pebble issues them for 5 years and with no CRL or OCSP address; Let's Encrypt's are valid for
+# at most 90 days and name a CRL.
+BECAUSE_OF_THE_TEST_CA = {"cert_validityPeriod", "cert_revocation"}
+
+
+def http_only(deployed):
+    """No certificate and no renewal entry on the server, and the proxy back to HTTP only."""
+    ssh(deployed, "rm -rf /srv/fikaso/certificates/* && { crontab -l | grep -v fikaso-certs | crontab - || true; }")
+    assert fab("setup").returncode == 0
+
+
 @pytest.fixture(scope="module")
 def acme(deployed):
     """The ACME server running, and a first `certs.issue` in which store.fikaso.test pointed elsewhere."""
+    http_only(deployed)
     started = fab("sandbox.acme")
     assert started.returncode == 0, started.stdout + started.stderr
     details = json.loads(started.stdout[started.stdout.index("{"):])
@@ -30,9 +43,7 @@ def acme(deployed):
     sandbox.acme_point("store.fikaso.test", None)
     again = fab("certs.issue", "--domain=store.fikaso.test")
     yield {**deployed, **details, "first_issue": first, "store_issue": again}
-    # Back to HTTP only, for the other tests of the run.
-    ssh(deployed, "rm -rf /srv/fikaso/certificates/* && crontab -l | grep -v fikaso-certs | crontab - || true")
-    assert fab("setup").returncode == 0
+    http_only(deployed)  # for the other tests of the run
 
 
 def tls_context(acme) -> ssl.SSLContext:
@@ -68,7 +79,7 @@ def test_every_domain_serves_its_own_certificate_and_page_over_https(acme):
     for domain in DOMAINS:
         result = curl_https(acme, domain)
         assert result.returncode == 0, result.stderr
-        head, _, body = result.stdout.partition("\r\n\r\n")
+        head, _, body = result.stdout.partition("\n\n")  # text mode has turned \r\n into \n
         assert head.startswith("HTTP/2 200"), head
         assert "strict-transport-security: max-age=63072000" in head.lower()
         assert PAGES[domain] in body
@@ -117,7 +128,7 @@ def test_testssl_finds_nothing_of_medium_severity_or_worse(acme, tmp_path):
                    capture_output=True, text=True, timeout=600, cwd=tmp_path)
     print(f"testssl.sh took {time.monotonic() - started:.1f} s")
     findings = [f for f in json.loads(report.read_text())
-                if f.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
+                if f.get("severity") in ("MEDIUM", "HIGH", "CRITICAL") and f["id"] not in BECAUSE_OF_THE_TEST_CA]
     assert findings == [], json.dumps(findings, indent=1)
 
 

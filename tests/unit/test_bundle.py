@@ -49,7 +49,7 @@ def test_only_the_front_controller_reaches_php_fpm_with_the_real_release_path(re
     conf, preview = rendered["nginx/admin/admin.conf"].split("# A candidate release")
     assert conf.count("fastcgi_pass") == 1 and preview.count("fastcgi_pass") == 1
     assert "listen 127.0.0.1:9081;" in preview and "root /var/www/app/next/public;" in preview
-    assert "location = /index.php {\n        fastcgi_pass $php_fpm;" in conf
+    assert "location = /index.php {\n" in conf and "gzip off;\n        fastcgi_pass $php_fpm;" in conf  # BREACH
     assert "fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;" in conf
     assert "location ~ \\.php$ {\n        return 404;" in conf
 
@@ -80,7 +80,7 @@ def test_proxy_with_certificates_serves_https_and_redirects_http_except_challeng
         assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in https
         assert f"http://{upstream};" in https
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf and "DHE-RSA" not in conf.replace("ECDHE-RSA", "")
-    assert "ssl_stapling" not in conf
+    assert "ssl_stapling" not in conf and "ssl_prefer_server_ciphers on;" in conf
     assert "listen 443 ssl http2 default_server;\n    server_name _;\n    ssl_reject_handshake on;" in conf
 
 
