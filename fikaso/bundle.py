@@ -61,7 +61,6 @@ def build_bundle(context: Mapping, dest: Path, env: Mapping[str, str]) -> None:
     shutil.copy(PROJECT_ROOT / "stack" / "compose.yaml", dest / "compose.yaml")
     shutil.copytree(PROJECT_ROOT / "stack" / "bin", dest / "bin")
     (dest / ".env").write_text(env_file(env))
-    shutil.copytree(PROJECT_ROOT / "dockerfiles", dest / "dockerfiles")
     shutil.copytree(PROJECT_ROOT / "init-db", dest / "init-db")
     for name, text in render_nginx(context).items():
         path = dest / name

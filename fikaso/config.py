@@ -14,6 +14,7 @@ from .errors import FikasoError
 PANELS = ("admin", "store", "website")
 PANEL_PORTS = {"admin": 8081, "store": 8082, "website": 8083}
 LANDING_PORT = 8084
+PREVIEW_OFFSET = 1000  # a site's nginx serves its `next` release on its port + this, inside only
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")

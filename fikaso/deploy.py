@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import backup, release
+from . import backup, php_image, release
 from .config import PANELS, Settings, Site
 from .errors import FikasoError
 from .layout import Layout
@@ -95,8 +95,9 @@ def state_script(layout: Layout, site: str) -> str:
         f"if [ -f {q(layout.stack / 'compose.yaml')} ]; then echo stack=yes; else echo stack=no; fi",
         f"echo \"live=$(basename \"$(readlink {q(current)} 2>/dev/null)\" 2>/dev/null || true)\"",
         f"ls -1 {q(layout.releases(site))} 2>/dev/null | sed 's/^/release=/' || true",
-        f"grep -h '^FIKASO_PHP_IMAGE=' {q(layout.stack / '.env')} 2>/dev/null | sed 's/^FIKASO_PHP_IMAGE=/image=/' "
-        "|| true",
+        *([f"echo \"image=$({php_image.live_image(site)} || true)\"",
+           f"if [ -f {q(php_image.route_file(layout, site))} ]; then echo interrupted=yes; fi"]
+          if site in PANELS else []),
         "echo \"uid=$(id -u)\"",
         f"if [ -f {q(release_log(layout, site))} ]; then tail -n 200 {q(release_log(layout, site))} "
         "| sed 's/^/log=/'; fi",
@@ -132,6 +133,7 @@ class SiteState:
     log: list[dict] = field(default_factory=list)
     manifest: dict[str, str] = field(default_factory=dict)
     holder: str = ""
+    interrupted: bool = False   # a move to another PHP image was cut off (php_image.recover_script)
 
     def entry(self, release_id: str) -> dict:
         """The newest log record of a release (empty if it has none)."""
@@ -157,6 +159,8 @@ def parse_state(text: str) -> SiteState:
             state.releases.append(value)
         elif key == "image":
             state.image = value
+        elif key == "interrupted":
+            state.interrupted = value == "yes"
         elif key == "uid":
             state.uid = value
         elif key == "held":
@@ -214,6 +218,7 @@ class Run:
     layout: Layout = field(init=False)
     state: SiteState = field(default_factory=SiteState)
     locked: bool = False
+    candidate: str = ""     # the image of the panel's candidate PHP container, while one runs
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self):
@@ -250,14 +255,31 @@ class Run:
                       "machine, which is no longer running; taking it over", file=out)
                 self.remote.run(unlock_script(self.layout, self.site.name), label="freeing a stale lock")
             self.locked = True
+        if self.state.interrupted:
+            print(f"note: an earlier run was cut off while moving {self.site.name} to another PHP image; "
+                  "finishing that first", file=out)
+            result = self.remote.run(php_image.recover_script(self.layout, self.site.name),
+                                     label="finishing an interrupted move to another PHP image")
+            self.state.image = parse_state(result.stdout).image
         if not self.state.stack:
             self.unlock()
             raise FikasoError(f"The stack is not set up under {self.layout.base} on this server",
                               "Run `fab setup` first")
 
+    def start_candidate(self, image: str, stdin=None) -> str:
+        """Start the panel's candidate PHP container on `image` (building it first when given its context)."""
+        script = php_image.start_candidate_script(self.layout, self.site.name, image)
+        if stdin is not None:
+            script = php_image.build_script(self.settings, image, self.state.uid) + "\n" + script
+        result = self.remote.run(script, label=f"{'building ' + image + ' and ' if stdin else ''}starting a "
+                                 f"candidate PHP container on it", stdin=stdin)
+        self.candidate = image
+        return "built" if "image=built" in result.stdout else "on the server"
+
     def activate(self, release_id: str, previous: str) -> Outcome:
         """Make `release_id` live behind the health checks; on failure `previous` stays live."""
-        result = self.remote.run(release.activate_script(self.layout, self.site, release_id, previous or None),
+        result = self.remote.run(release.activate_script(self.layout, self.site, release_id, previous or None,
+                                                         image=self.candidate or None),
                                  label="switching and checking through the proxy", check=False)
         if result.exit_code == release.UNHEALTHY:
             live = f"{previous} stays live" if previous else "no release is live"
@@ -268,11 +290,18 @@ class Run:
                 f"See `fab logs --service={self.site.name}_panel` and `fab releases --panel={self.site.name}` for why")
         if not result.ok:
             raise RemoteError("switching", result)
-        return changed(f"{self.site.domain} answers from {release_id}")
+        on = f" on {self.candidate}" if self.candidate else ""
+        self.candidate = ""
+        return changed(f"{self.site.domain} answers from {release_id}{on}")
+
+    def cleanup_lines(self) -> list[str]:
+        """What a failed run removes besides the lock: its candidate PHP container."""
+        return php_image.remove_candidate_lines(self.site.name) if self.candidate else []
 
     def unlock(self) -> None:
         if self.locked:
-            self.remote.run(unlock_script(self.layout, self.site.name), label="freeing the lock")
+            self.remote.run("\n".join([*self.cleanup_lines(), unlock_script(self.layout, self.site.name)]),
+                            label="freeing the lock")
             self.locked = False
 
 
@@ -286,6 +315,7 @@ class Deploy(Run):
     migrations: int = 0
     previous: str = ""
     snapshot: str = ""
+    image: str = ""
 
     def step_lock(self, out) -> Outcome:
         self.lock_and_read(out)
@@ -301,6 +331,16 @@ class Deploy(Run):
                         stdin=self.payload.archive.chunks())
         return changed(f"{self.release_id}: {self.payload.sent} files sent, {self.payload.linked} unchanged "
                        f"linked, {len(self.payload.archive.data) // 1024} KiB")
+
+    def step_image(self, _) -> Outcome:
+        """Move the panel to the PHP image built from dockerfiles/php when it is not the one it runs."""
+        if self.site.name not in PANELS:
+            return unchanged("static site: no PHP")
+        self.image = php_image.tag(self.settings, self.state.uid)
+        if self.image == self.state.image:
+            return unchanged(self.image)
+        how = self.start_candidate(self.image, stdin=php_image.build_context().chunks())
+        return changed(f"{self.image} {how}; a candidate container runs it until the switch")
 
     def step_snapshot(self, _) -> Outcome:
         """Back up the panel's database when this release brings migrations it has not run."""
@@ -323,8 +363,9 @@ class Deploy(Run):
     def step_install(self, _) -> Outcome:
         if self.site.name not in PANELS:
             return unchanged("static site: nothing to install")
+        container = php_image.candidate(self.site.name) if self.candidate else None
         result = self.remote.run(release.install_script(self.layout, self.site.name, self.release_id,
-                                                         self.state.uid),
+                                                         self.state.uid, container),
                                  label="composer install, migrations and caches in the PHP container",
                                  echo=(lambda line: print(f"    {line}", flush=True)) if self.verbose else None)
         self.migrations = sum(1 for line in result.stdout.splitlines() if line.startswith("Migrated:"))
@@ -346,7 +387,7 @@ class Deploy(Run):
 
     def record(self, result: str, reason: str = "") -> dict:
         record = {"id": self.release_id, "at": now_iso(), "by": self.actor.name, "commit": self.commit,
-                  "result": result, "migrations": self.migrations, "image": self.state.image}
+                  "result": result, "migrations": self.migrations, "image": self.image or self.state.image}
         if self.snapshot:
             record["snapshot"] = self.snapshot
         if reason:
@@ -359,6 +400,7 @@ class Deploy(Run):
             return
         # The failed release never stayed live (activation switched back), so it can go.
         script = "\n".join([
+            *self.cleanup_lines(),
             cmd("rm", "-rf", self.layout.release(self.site.name, self.release_id)),
             finish_script(self.layout, self.site.name, doomed=[], release_record=self.record("failed", reason),
                           audit_record=self.audit("failed", release=self.release_id, commit=self.commit,
@@ -385,8 +427,8 @@ def _run(run: Run, steps: list[Step], out) -> list[Outcome]:
 
 
 def deploy(run: Deploy, out) -> None:
-    steps = [Step("lock", run.step_lock), Step("upload", run.step_upload), Step("snapshot", run.step_snapshot),
-             Step("install", run.step_install),
+    steps = [Step("lock", run.step_lock), Step("upload", run.step_upload), Step("image", run.step_image),
+             Step("snapshot", run.step_snapshot), Step("install", run.step_install),
              Step("switch", run.step_activate), Step("finish", run.step_finish)]
     _run(run, steps, out)
     if not run.plan:
@@ -432,6 +474,14 @@ class Rollback(Run):
                   "the schema they left. Check the database before relying on it.", file=out)
         return unchanged(f"live {self.left}, going back to {self.target}")
 
+    def step_image(self, _) -> Outcome:
+        """Back to the PHP image the target release ran, when the panel runs another one now."""
+        image = self.state.entry(self.target).get("image", "")
+        if self.site.name not in PANELS or not image or image == self.state.image:
+            return unchanged(image or "as it is")
+        self.start_candidate(image)
+        return changed(f"{image}: a candidate container runs it until the switch")
+
     def step_database(self, _) -> Outcome:
         if not self.with_database:
             return unchanged("code only")
@@ -453,7 +503,8 @@ class Rollback(Run):
 
 
 def rollback(run: Rollback, out) -> None:
-    steps = [Step("lock", run.step_lock), Step("database", run.step_database), Step("switch", run.step_activate),
+    steps = [Step("lock", run.step_lock), Step("image", run.step_image), Step("database", run.step_database),
+             Step("switch", run.step_activate),
              Step("finish", run.step_finish)]
     _run(run, steps, out)
     if not run.plan:

@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from . import archive
-from .config import PANELS, Site
+from . import archive, php_image
+from .config import PANELS, PREVIEW_OFFSET, Site
 from .layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
-from .remote import cmd, q
+from .remote import cmd, q, wait_healthy_lines
 from .stack import compose
 
 APP_ROOT = "/var/www/app"
@@ -107,15 +107,22 @@ def upload_script(layout: Layout, site: str, release_id: str, live: str | None) 
     return "\n".join(lines)
 
 
-def install_script(layout: Layout, panel: str, release_id: str, uid: str) -> str:
+def in_php(layout: Layout, panel: str, container: str | None, options: list[str], *command: str) -> str:
+    """A command in the panel's PHP container: the service's, or `container` (a candidate) when given."""
+    if container:
+        return cmd("docker", "exec", *options, container, *command)
+    return compose(layout, "exec", "-T", *options, f"{panel}_panel", *command)
+
+
+def install_script(layout: Layout, panel: str, release_id: str, uid: str, container: str | None = None) -> str:
     """Inside the panel's PHP container: shared folders, dependencies, migrations, caches.
 
-    Migrations run here, before the switch: if one fails, the live release never changes.
+    Migrations run here, before the switch: if one fails, the live release never changes. A
+    release moving to another PHP image installs in the candidate container that runs it.
     """
-    service = f"{panel}_panel"
     shared = f"{APP_ROOT}/shared"
-    own = compose(layout, "exec", "-T", "-u", "0", service,
-                  "chown", f"{uid}:{uid}", f"{shared}/storage", f"{shared}/bootstrap-cache")
+    own = in_php(layout, panel, container, ["-u", "0"],
+                 "chown", f"{uid}:{uid}", f"{shared}/storage", f"{shared}/bootstrap-cache")
     app_steps = " && ".join([
         cmd("mkdir", "-p", f"{shared}/storage/app/public", f"{shared}/storage/framework/cache/data",
             f"{shared}/storage/framework/sessions", f"{shared}/storage/framework/views",
@@ -125,8 +132,7 @@ def install_script(layout: Layout, panel: str, release_id: str, uid: str) -> str
         "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",
         "php artisan storage:link",
     ])
-    run = compose(layout, "exec", "-T", "-w", f"{APP_ROOT}/releases/{release_id}", service,
-                  "sh", "-c", app_steps)
+    run = in_php(layout, panel, container, ["-w", f"{APP_ROOT}/releases/{release_id}"], "sh", "-c", app_steps)
     return f"{own}\n{run}"
 
 
@@ -156,49 +162,48 @@ def check_site_script(layout: Layout, domain: str, path: str) -> str:
                    f"http://127.0.0.1:8080{path}")
 
 
-PREVIEW_OFFSET = 1000  # a site's nginx serves its `next` release on its port + this, inside only
-
-
-def wait_healthy_lines(probe: str, seconds: int) -> list[str]:
-    """Run `probe` until it succeeds, for at most `seconds`; leaves healthy=yes or healthy=no."""
-    return [
-        "healthy=no",
-        f"deadline=$((SECONDS + {seconds}))",
-        "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
-        f"  if {probe} >/dev/null 2>&1; then healthy=yes; break; fi",
-        "  sleep 0.5",
-        "done",
-    ]
-
-
 def preview_probe(layout: Layout, site: Site) -> str:
     """The candidate release's health page, through the site's own nginx and PHP-FPM."""
     return compose(layout, "exec", "-T", f"{site.name}_nginx", "wget", "-q", "-O", "/dev/null",
                    f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}{health_path(site.name)}")
 
 
-def activate_script(layout: Layout, site: Site, release_id: str, previous: str | None) -> str:
+def activate_script(layout: Layout, site: Site, release_id: str, previous: str | None,
+                    image: str | None = None) -> str:
     """Check the release before visitors see it, switch, check again through the proxy.
 
     The release is first served as `next` on the site's inside-only preview port; only when it
     answers there does `current` move. If the site then fails through the proxy, `current` moves
     back at once. Either failure exits UNHEALTHY with the previous release live.
+
+    With `image`, the panel also moves to that PHP image: its candidate container (started by
+    php_image.start_candidate_script) serves the preview, then the live site; once the site
+    answers, the panel's service is recreated on the image and takes over (fikaso/php_image.py).
+    On a failure the service, still on the old image, serves again and the candidate goes.
     """
     folder = layout.site(site.name)
     back = switch_lines(layout, site.name, previous) if previous else [cmd("rm", "-f", layout.current(site.name))]
     live_probe = check_site_script(layout, site.domain, health_path(site.name))
+    candidate = php_image.candidate(site.name) if image else None
+    undo_image = [*php_image.route_lines(layout, site.name, None, None),
+                  *php_image.remove_candidate_lines(site.name)] if image else []
+
+    def failed(undo: list[str], why: str) -> list[str]:
+        return ["if [ \"$healthy\" != yes ]; then", *(f"  {line}" for line in undo),
+                f"  echo {q(why)} >&2", f"  exit {UNHEALTHY}", "fi"]
+
     return "\n".join([
+        *(php_image.route_lines(layout, site.name, None, candidate) if image else []),
         cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
         cmd("mv", "-T", f"{folder}/next.tmp", f"{folder}/next"),
         *wait_healthy_lines(preview_probe(layout, site), HEALTH_SECONDS),
         cmd("rm", "-f", f"{folder}/next"),
-        f"if [ \"$healthy\" != yes ]; then echo 'failed before the switch' >&2; exit {UNHEALTHY}; fi",
+        *failed(undo_image, "failed before the switch"),
+        *(php_image.route_lines(layout, site.name, candidate, None) if image else []),
         *switch_lines(layout, site.name, release_id),
         *wait_healthy_lines(live_probe, SWITCH_CHECK_SECONDS),
-        "if [ \"$healthy\" = yes ]; then exit 0; fi",
-        *back,
-        "echo 'failed after the switch: switched back' >&2",
-        f"exit {UNHEALTHY}",
+        *failed([*back, *undo_image], "failed after the switch: switched back"),
+        *(php_image.settle_lines(layout, site.name, q(image)) if image else []),
     ])
 
 

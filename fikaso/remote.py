@@ -25,6 +25,18 @@ def cmd(*argv: object) -> str:
     return " ".join(q(part) for part in argv)
 
 
+def wait_healthy_lines(probe: str, seconds: int) -> list[str]:
+    """Run `probe` until it succeeds, for at most `seconds`; leaves healthy=yes or healthy=no."""
+    return [
+        "healthy=no",
+        f"deadline=$((SECONDS + {seconds}))",
+        "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
+        f"  if {probe} >/dev/null 2>&1; then healthy=yes; break; fi",
+        "  sleep 0.5",
+        "done",
+    ]
+
+
 def wrap(script: str) -> str:
     """The argv sent over SSH: a strict bash running the script."""
     return "bash -c " + q("set -euo pipefail\n" + script)

@@ -5,18 +5,17 @@ The remote scripts are built by the pure `*_script` functions below and run by t
 """
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archive, bundle, proxy, release
-from .config import PANELS, PROJECT_ROOT, Settings
+from . import archive, bundle, php_image, proxy, release
+from .config import PANELS, Settings
 from .errors import FikasoError
 from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .remote import Remote, RemoteError, cmd, q
 from .secrets import Secrets, database_name
-from .stack import SERVICES, Facts, compose, facts_script, parse_facts, php_image_tag
+from .stack import SERVICES, Facts, compose, facts_script, parse_facts
 from .deploy import Actor, append_lines, now_iso, release_log, source_commit
 from .steps import Outcome, Step, changed, run_steps, unchanged
 
@@ -53,10 +52,6 @@ def extract_script(target, hash_file, sha: str) -> str:
         cmd("tar", "-x", "-p", "--no-same-owner", "-C", target),
         f"printf '%s\\n' {q(sha)} > {q(hash_file)}",
     ])
-
-
-def build_image_script(layout: Layout) -> str:
-    return compose(layout, "build", "--progress", "plain", "admin_panel")
 
 
 def start_script(layout: Layout, *services: str) -> str:
@@ -100,31 +95,23 @@ class SetupRun:
         return self.facts
 
 
-def compose_env(settings: Settings, facts: Facts, php_image: str) -> dict[str, str]:
+def compose_env(settings: Settings, facts: Facts, default_image: str) -> dict[str, str]:
     return {
         "FIKASO_BASE": str(settings.base_dir),
         "FIKASO_MYSQL_IMAGE": settings.images["mysql"],
         "FIKASO_NGINX_IMAGE": settings.images["nginx"],
-        "FIKASO_PHP_BASE_IMAGE": settings.images["php_base"],
-        "FIKASO_COMPOSER_IMAGE": settings.images["composer"],
         "FIKASO_CERTBOT_IMAGE": settings.images["certbot"],
-        "FIKASO_PHP_IMAGE": php_image,
+        "FIKASO_PHP_IMAGE": default_image,
         "FIKASO_APP_UID": facts.uid,
+        "COMPOSE_FILE": php_image.compose_files(),
     }
 
 
-def php_build_hash(settings: Settings, uid: str) -> str:
-    """What the PHP image depends on: its build folder, the base images and the app uid."""
-    folder = archive.tree(PROJECT_ROOT / "dockerfiles" / "php", excluded_prefixes=())
-    parts = [folder.sha256, settings.images["php_base"], settings.images["composer"], uid]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
 def make_bundle(settings: Settings, facts: Facts) -> archive.Archive:
-    php_image = php_image_tag(settings, php_build_hash(settings, facts.uid))
+    image = php_image.tag(settings, facts.uid)
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "stack"
-        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, facts, php_image))
+        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, facts, image))
         # The bundle is built here from known files: ship all of it, its compose .env included.
         return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
 
@@ -175,17 +162,21 @@ def step_bundle(run: SetupRun) -> Outcome:
     run.bundle = make_bundle(run.settings, run.facts)
     if run.facts.bundle_hash == run.bundle.sha256:
         return unchanged(run.bundle.sha256[:12])
-    run.remote.run(extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, run.bundle.sha256),
-                   label="uploading the stack bundle", stdin=run.bundle.chunks())
+    script = "\n".join([extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, run.bundle.sha256),
+                         php_image.missing_pins_script(run.layout, php_image.tag(run.settings, run.facts.uid))])
+    run.remote.run(script, label="uploading the stack bundle", stdin=run.bundle.chunks())
     return changed(f"{run.bundle.sha256[:12]}, {len(run.bundle.data) // 1024} KiB")
 
 
 def step_php_image(run: SetupRun) -> Outcome:
-    tag = php_image_tag(run.settings, php_build_hash(run.settings, run.facts.uid))
+    tag = php_image.tag(run.settings, run.facts.uid)
+    others = [p for p in PANELS if (s := run.facts.services.get(f"{p}_panel")) and s.image and s.image != tag]
+    later = f" ({', '.join(others)}: with the next deploy)" if others else ""
     if tag in run.facts.images:
-        return unchanged(tag)
-    run.remote.run(build_image_script(run.layout), label="building the PHP image")
-    return changed(tag)
+        return unchanged(tag + later)
+    run.remote.run(php_image.build_script(run.settings, tag, run.facts.uid), label=f"building the PHP image {tag}",
+                   stdin=php_image.build_context().chunks())
+    return changed(tag + later)
 
 
 def step_mysql(run: SetupRun) -> Outcome:
@@ -219,8 +210,12 @@ def _install_site(run: SetupRun, site) -> Outcome:
         run.remote.run(start_script(run.layout, f"{site.name}_panel"), label=f"starting {site.name}'s PHP-FPM")
         run.remote.run(release.install_script(run.layout, site.name, run.release_id, run.facts.uid),
                        label=f"installing {site.name} (composer, migrations, caches)")
+    image = ""
+    if site.name in PANELS:  # what the panel's pin names: the image it ran before, or the one built now
+        service = run.facts.services.get(f"{site.name}_panel")
+        image = service.image if service and service.image else php_image.tag(run.settings, run.facts.uid)
     record = {"id": run.release_id, "at": now_iso(), "by": Actor.here().name, "commit": source_commit(site.source),
-              "result": "ok", "migrations": 0, "image": "", "note": "installed by setup"}
+              "result": "ok", "migrations": 0, "image": image, "note": "installed by setup"}
     run.remote.run(release.switch_script(run.layout, site.name, run.release_id) + "\n" +
                    append_lines(release_log(run.layout, site.name), [record]), label=f"switching {site.name}")
     return changed(f"release {run.release_id}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .config import PANELS, Settings
+from .config import PANELS
 from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .remote import cmd, q
 
@@ -22,15 +22,12 @@ def compose(layout: Layout, *args: object) -> str:
     return f"cd {q(layout.stack)} && " + cmd("docker", "compose", *args)
 
 
-def php_image_tag(settings: Settings, bundle_hash: str) -> str:
-    return f"{settings.images['php']}:{bundle_hash[:12]}"
-
-
 @dataclass(frozen=True)
 class Service:
     name: str
     state: str
     health: str
+    image: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -95,7 +92,7 @@ def _services(values: list[str]) -> dict[str, Service]:
             continue
         parsed = json.loads(value)
         rows.extend(parsed if isinstance(parsed, list) else [parsed])
-    return {row["Service"]: Service(row["Service"], row.get("State", ""), row.get("Health", ""))
+    return {row["Service"]: Service(row["Service"], row.get("State", ""), row.get("Health", ""), row.get("Image", ""))
             for row in rows}
 
 

@@ -17,8 +17,9 @@ from .common import open_remote, settings_of, sites_of, user_errors
 def deploy(c, panel=None, plan=False, verbose=False):
     """Ship a panel: upload, install, migrate, switch with a health check, and switch back if it fails.
 
-    Holds the panel's lock for the whole run; other panels are not affected. Prints one line per
-    step with its duration, then "deployed PANEL RELEASE in N s".
+    When dockerfiles/php changed, the panel also moves to the rebuilt PHP image without a gap in
+    service. Holds the panel's lock for the whole run; other panels are not affected. Prints one
+    line per step with its duration, then "deployed PANEL RELEASE in N s".
     """
     settings = settings_of(c)
     sites = sites_of(settings, panel, allow_all=True)
@@ -38,7 +39,7 @@ def deploy(c, panel=None, plan=False, verbose=False):
             "plan": "print the remote commands, and change nothing"})
 @user_errors
 def rollback(c, panel=None, release=None, with_database=False, yes=False, plan=False):
-    """Put the previous (or a named) release of a panel back live, with the same health check.
+    """Put the previous (or a named) release of a panel back live, on the PHP image it ran, with the same health check.
 
     With --with-database, the panel's database goes back to the snapshot taken just before the
     live release ran its migrations (a safety backup of its current state is taken first).

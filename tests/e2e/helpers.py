@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +19,18 @@ def fab(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: int = 90
                             env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
     print(f"fab {' '.join(args)} took {time.monotonic() - started:.1f} s (exit {result.returncode})")
     return result
+
+
+def copy_project(copy: Path) -> Path:
+    """The project's code, settings and secrets in a scratch folder, reaching the same sandbox."""
+    copy.mkdir()
+    for name in ("fabfile.py", "fabric.yaml"):
+        shutil.copy(ROOT / name, copy / name)
+    for name in ("tasks", "fikaso", "examples", "nginx", "stack", "dockerfiles", "init-db"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "secrets", copy / "secrets")
+    (copy / ".sandbox").symlink_to(ROOT / ".sandbox")
+    return copy
 
 
 def ssh(info: dict, command: str, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -1,10 +1,9 @@
 """Bad input ends with one clear paragraph, exit code 1, and no change on the VPS."""
-import shutil
 import subprocess
 
 import pytest
 
-from .helpers import ROOT, fab, server_snapshot
+from .helpers import ROOT, copy_project, fab, server_snapshot
 
 pytestmark = pytest.mark.e2e
 
@@ -12,15 +11,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def project_copy(tmp_path):
     """The project's code and settings in a scratch folder, to break its fabric.yaml safely."""
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("fabfile.py", "fabric.yaml"):
-        shutil.copy(ROOT / name, copy / name)
-    for name in ("tasks", "fikaso", "examples", "nginx", "stack", "dockerfiles", "init-db"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "secrets", copy / "secrets")
-    (copy / ".sandbox").symlink_to(ROOT / ".sandbox")
-    return copy
+    return copy_project(tmp_path / "project")
 
 
 def assert_refused(result, *phrases):

@@ -42,14 +42,20 @@ def test_each_site_gets_its_own_config():
                                 "nginx/store/store.conf", "nginx/website/website.conf"]
     assert "server_name store.fikaso.test;" in rendered["nginx/store/store.conf"]
     assert "listen 8082 default_server;" in rendered["nginx/store/store.conf"]
-    assert "set $php_fpm store_panel:9000;" in rendered["nginx/store/store.conf"]
+    conf = rendered["nginx/store/store.conf"]
+    # Both servers go to the panel's service unless a move to another PHP image routes them elsewhere.
+    assert conf.count("set $php_fpm_live store_panel:9000;\n    set $php_fpm_next store_panel:9000;\n"
+                      "    include /var/www/app/php-fpm/*.conf;") == 2
+    assert 'location = /fikaso/php-fpm {\n        default_type text/plain;\n        return 200 "$php_fpm_live ' \
+           '$php_fpm_next";' in conf.split("# A candidate release")[1]
 
 
 def test_only_the_front_controller_reaches_php_fpm_with_the_real_release_path(rendered):
     conf, preview = rendered["nginx/admin/admin.conf"].split("# A candidate release")
     assert conf.count("fastcgi_pass") == 1 and preview.count("fastcgi_pass") == 1
     assert "listen 127.0.0.1:9081;" in preview and "root /var/www/app/next/public;" in preview
-    assert "location = /index.php {\n" in conf and "gzip off;\n        fastcgi_pass $php_fpm;" in conf  # BREACH
+    assert "location = /index.php {\n" in conf and "gzip off;\n        fastcgi_pass $php_fpm_live;" in conf  # BREACH
+    assert "fastcgi_pass $php_fpm_next;" in preview
     assert "fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;" in conf
     assert "location ~ \\.php$ {\n        return 404;" in conf
 
@@ -106,7 +112,7 @@ def test_bundle_tree_holds_what_compose_refers_to(tmp_path):
     bundle.build_bundle({"panels": [], "landing": {"domain": "fikaso.test", "port": 8084}}, dest,
                         {"FIKASO_BASE": "/srv/fikaso"})
     assert (dest / ".env").read_text() == "FIKASO_BASE=/srv/fikaso\n"
-    for path in ("compose.yaml", "dockerfiles/php/Dockerfile", "init-db/01-databases.sh",
+    for path in ("compose.yaml", "init-db/01-databases.sh",
                  "nginx/landing/landing.conf"):
         assert (dest / path).is_file(), path
 

@@ -76,7 +76,10 @@ def test_activate_checks_the_release_on_the_preview_port_before_switching():
     preview = [i for i, line in enumerate(lines) if "store_nginx wget -q -O /dev/null http://127.0.0.1:9082/up" in line]
     switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
     assert preview and preview[0] < switch
-    assert "if [ \"$healthy\" != yes ]; then echo 'failed before the switch' >&2; exit 4; fi" in lines[:switch]
+    failed = lines.index("  echo 'failed before the switch' >&2")
+    assert lines[failed - 1:failed + 3] == ["if [ \"$healthy\" != yes ]; then", "  echo 'failed before the switch' >&2",
+                                            "  exit 4", "fi"]
+    assert failed < switch
 
 
 def test_activate_switches_back_when_the_site_fails_through_the_proxy():
@@ -84,14 +87,15 @@ def test_activate_switches_back_when_the_site_fails_through_the_proxy():
     switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
     after = lines[switch:]
     assert any("nginx_proxy wget -q -O - --header 'Host: store.fikaso.test' http://127.0.0.1:8080/up" in line for line in after)
-    assert after[-4:-2] == release.switch_lines(LAYOUT, "store", "1")
-    assert after[-1] == "exit 4"
+    assert after[-6:] == ["if [ \"$healthy\" != yes ]; then",
+                          *(f"  {line}" for line in release.switch_lines(LAYOUT, "store", "1")),
+                          "  echo 'failed after the switch: switched back' >&2", "  exit 4", "fi"]
 
 
 def test_activate_of_a_first_release_removes_the_link_on_failure():
     landing = Site("landing", "fikaso.test", 8084, Path("/src"))
     lines = release.activate_script(LAYOUT, landing, "2", None).splitlines()
-    assert lines[-3] == "rm -f /srv/fikaso/landing/current"
+    assert lines[-4] == "  rm -f /srv/fikaso/landing/current"
     assert any("landing_nginx wget -q -O /dev/null http://127.0.0.1:9084/ " in line for line in lines)
 
 

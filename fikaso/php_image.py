@@ -1,0 +1,215 @@
+"""The PHP image a panel runs: its tag, its build on the server, and moving a panel to another one.
+
+An image's tag is the hash of what it is built from (dockerfiles/php, the base images, the app
+uid), so it is built only when one of these changed. Each release records the image it ran, and
+each panel's PHP container runs the image of its live release: `stack/php-image.<panel>.yaml`, a
+Compose file read after compose.yaml (COMPOSE_FILE in stack/.env), pins it. Setup writes a pin
+only where there is none; deploys and rollbacks rewrite their panel's.
+
+Moving a panel to another image never leaves visitors without a PHP-FPM to answer them:
+1. a candidate container (the panel's service, run under another name) starts on the new image
+   and installs the release;
+2. the panel's nginx sends the preview, then the live site, to the candidate (a one-line file
+   in the panel's folder and a graceful reload), and `current` switches;
+3. the service is recreated on the new image, nginx is pointed back at it, and the candidate
+   stops gracefully, finishing its requests.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from . import archive
+from .config import PANEL_PORTS, PANELS, PREVIEW_OFFSET, PROJECT_ROOT, Settings
+from .layout import Layout
+from .remote import cmd, q, wait_healthy_lines
+from .stack import compose
+
+BUILD_FOLDER = PROJECT_ROOT / "dockerfiles" / "php"
+FPM_PORT = 9000
+STOP_SECONDS = 40  # as stop_grace_period in compose.yaml: longer than FPM's process_control_timeout
+ROUTE_FOLDER = "php-fpm"  # in the panel's folder; its *.conf are included by the panel's nginx
+ROUTE_PATH = "/fikaso/php-fpm"  # answered by the panel's inside-only preview server
+
+
+def build_hash(settings: Settings, uid: str) -> str:
+    """What the PHP image depends on: its build folder, the base images and the app uid."""
+    folder = archive.tree(BUILD_FOLDER, excluded_prefixes=())
+    parts = [folder.sha256, settings.images["php_base"], settings.images["composer"], uid]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def tag(settings: Settings, uid: str) -> str:
+    return f"{settings.images['php']}:{build_hash(settings, uid)[:12]}"
+
+
+def build_context() -> archive.Archive:
+    """The build folder as a tar: `docker build -` reads it on stdin (its .dockerignore applies)."""
+    return archive.tree(BUILD_FOLDER, excluded_prefixes=())
+
+
+def build_script(settings: Settings, image: str, uid: str) -> str:
+    """Build `image` from the build context on stdin, unless the server has it already."""
+    build = cmd("docker", "build", "--tag", image,
+                "--build-arg", f"PHP_BASE_IMAGE={settings.images['php_base']}",
+                "--build-arg", f"COMPOSER_IMAGE={settings.images['composer']}",
+                "--build-arg", f"APP_UID={uid}", "-")
+    return "\n".join([
+        f"if docker image inspect {q(image)} >/dev/null 2>&1; then",
+        "  cat >/dev/null",
+        "  echo image=present",
+        "else",
+        f"  {build}",
+        "  echo image=built",
+        "fi",
+    ])
+
+
+def compose_files() -> str:
+    """COMPOSE_FILE for stack/.env: compose.yaml, then each panel's pin."""
+    return ":".join(["compose.yaml", *(pin_name(p) for p in PANELS)])
+
+
+def pin_name(panel: str) -> str:
+    return f"php-image.{panel}.yaml"
+
+
+def pin_text(panel: str, image: str) -> str:
+    return (f"# Written by Fikaso (fikaso/php_image.py): the PHP image that {panel}_panel runs.\n"
+            f"services:\n  {panel}_panel:\n    image: {image}\n")
+
+
+def write_lines(path, text: str) -> list[str]:
+    """Replace a file whole: a reader never sees half of it."""
+    return [f"printf '%s' {q(text)} > {q(str(path) + '.tmp')}", cmd("mv", "-f", f"{path}.tmp", path)]
+
+
+def pin_lines(layout: Layout, panel: str, image_word: str) -> list[str]:
+    """Pin the panel to an image given as a shell word: a quoted name, or "$variable"."""
+    path = layout.stack / pin_name(panel)
+    return [f"printf {q(pin_text(panel, '%s'))} {image_word} > {q(str(path) + '.tmp')}",
+            cmd("mv", "-f", f"{path}.tmp", path)]
+
+
+def missing_pins_script(layout: Layout, image: str) -> str:
+    """Pin each panel that has no pin to the image its container runs, or to `image` if none runs.
+
+    Pins that exist stay: a panel moves to another image with a deploy or a rollback.
+    """
+    lines = []
+    for panel in PANELS:
+        lines += [f"if [ ! -f {q(layout.stack / pin_name(panel))} ]; then",
+                  f"  image=$({live_image(panel)} || echo {q(image)})",
+                  *(f"  {line}" for line in pin_lines(layout, panel, '"$image"')), "fi"]
+    return "\n".join(lines)
+
+
+def candidate(panel: str) -> str:
+    """The container name of a panel's candidate PHP-FPM."""
+    return f"fikaso_{panel}_panel_next"
+
+
+def live_image(panel: str) -> str:
+    """A command printing the image the panel's PHP container runs; it fails if there is none.
+
+    (docker inspect prints an empty line for a container that does not exist.)"""
+    return f"docker inspect --format '{{{{.Config.Image}}}}' fikaso_{panel}_panel 2>/dev/null | grep ."
+
+
+def remove_candidate_lines(panel: str) -> list[str]:
+    """Stop the candidate gracefully (its requests finish) and remove it; nothing if there is none."""
+    name = candidate(panel)
+    return [f"if docker inspect {q(name)} >/dev/null 2>&1; then "
+            f"docker stop --time {STOP_SECONDS} {q(name)} >/dev/null; docker rm -f {q(name)} >/dev/null; fi"]
+
+
+def wait_lines(probe: str, seconds: int, failure: str) -> list[str]:
+    """Wait until `probe` succeeds, for at most `seconds`; then exit 1 saying `failure`."""
+    return [*wait_healthy_lines(probe, seconds),
+            f"if [ \"$healthy\" != yes ]; then echo {q(failure)} >&2; exit 1; fi"]
+
+
+def start_candidate_script(layout: Layout, panel: str, image: str, seconds: int = 120) -> str:
+    """Start the panel's service on `image` as the candidate container, and wait until it is healthy.
+
+    A candidate left by an interrupted run is replaced. The candidate's own Compose files (compose.yaml and
+    a pin to `image`) are given in the environment, which Compose reads before stack/.env.
+    """
+    name = candidate(panel)
+    pin = layout.stack / f"php-image.{panel}.candidate.yaml"
+    health = f"[ \"$(docker inspect --format '{{{{.State.Health.Status}}}}' {q(name)} 2>/dev/null)\" = healthy ]"
+    return "\n".join([
+        f"if ! docker image inspect {q(image)} >/dev/null 2>&1; then",
+        f"  echo {q(f'the PHP image {image} is not on the server any more')} >&2; exit 1",
+        "fi",
+        *remove_candidate_lines(panel),
+        *write_lines(pin, pin_text(panel, image)),
+        f"cd {q(layout.stack)} && COMPOSE_FILE={q('compose.yaml:' + pin.name)} "
+        + cmd("docker", "compose", "run", "--detach", "--no-deps", "--name", name, f"{panel}_panel") + " >/dev/null",
+        *wait_lines(health, seconds, f"the candidate PHP container {name} on {image} did not become healthy "
+                                     f"(docker logs {name})"),
+    ])
+
+
+def route_text(live: str, preview: str) -> str:
+    return (f"set $php_fpm_live {live}:{FPM_PORT};\n"
+            f"set $php_fpm_next {preview}:{FPM_PORT};\n")
+
+
+def route_lines(layout: Layout, panel: str, live: str | None, preview: str | None, seconds: int = 30) -> list[str]:
+    """Send the panel's live site and preview to these PHP containers (None: the panel's service).
+
+    nginx reloads gracefully; the lines return once new connections are served with the new route.
+    """
+    service = f"{panel}_panel"
+    path = route_file(layout, panel)
+    live, preview = live or service, preview or service
+    write = [cmd("rm", "-f", path)] if (live, preview) == (service, service) else \
+        [cmd("mkdir", "-p", path.parent), *write_lines(path, route_text(live, preview))]
+    nginx = f"{panel}_nginx"
+    expected = f"{live}:{FPM_PORT} {preview}:{FPM_PORT}"
+    port = PANEL_PORTS[panel] + PREVIEW_OFFSET
+    probe = (f"[ \"$({compose(layout, 'exec', '-T', nginx, 'wget', '-q', '-O', '-', f'http://127.0.0.1:{port}{ROUTE_PATH}')}"
+             f" 2>/dev/null)\" = {q(expected)} ]")
+    return [
+        *write,
+        compose(layout, "exec", "-T", nginx, "nginx", "-s", "reload") + " 2>/dev/null",
+        *wait_lines(probe, seconds, f"{nginx} did not take the new PHP-FPM route ({expected})"),
+    ]
+
+
+def route_file(layout: Layout, panel: str):
+    return layout.site(panel) / ROUTE_FOLDER / "route.conf"
+
+
+def settle_lines(layout: Layout, panel: str, image_word: str, seconds: int = 120) -> list[str]:
+    """With the candidate serving: recreate the panel's service on the image (a shell word), route back
+    to it, stop the candidate."""
+    return [
+        *pin_lines(layout, panel, image_word),
+        compose(layout, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", seconds, f"{panel}_panel"),
+        *route_lines(layout, panel, None, None),
+        *remove_candidate_lines(panel),
+        cmd("rm", "-f", layout.stack / f"php-image.{panel}.candidate.yaml"),
+    ]
+
+
+def recover_script(layout: Layout, panel: str) -> str:
+    """Finish what an interrupted move to another image left: if the live site is on the candidate,
+    complete the move to its image; otherwise route back to the service and remove the candidate.
+    Prints image=<the image the panel then runs>."""
+    name = candidate(panel)
+
+    def indent(lines: list[str]) -> list[str]:
+        return [f"  {line}" for line in lines]
+
+    return "\n".join([
+        f"if grep -q {q('php_fpm_live ' + name + ':')} {q(route_file(layout, panel))} 2>/dev/null && "
+        f"docker inspect {q(name)} >/dev/null 2>&1; then",
+        f"  image=$(docker inspect --format '{{{{.Config.Image}}}}' {q(name)})",
+        *indent(settle_lines(layout, panel, '"$image"')),
+        "else",
+        *indent(route_lines(layout, panel, None, None)),
+        *indent(remove_candidate_lines(panel)),
+        "fi",
+        f"echo \"image=$({live_image(panel)} || true)\"",
+    ])
