@@ -50,3 +50,15 @@ def test_mysql_stopped_mid_dump_fails_the_backup_and_keeps_nothing_usable(deploy
     for folder in partial:
         restore = fab("backup.restore", f"--id={folder.rsplit('/', 1)[1]}", "--yes")
         assert restore.returncode == 1 and "no complete backup" in restore.stderr
+
+
+def test_a_backup_while_mysql_is_down_fails_and_keeps_nothing(deployed):
+    listed_before = backup_ids()
+    assert ssh(deployed, "docker stop fikaso_mysql").returncode == 0
+    try:
+        result = fab("backup.now", "--database=fikaso_admin", timeout=180)
+    finally:
+        assert ssh(deployed, "cd /srv/fikaso/stack && docker compose up --detach --wait mysql").returncode == 0
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the dump of fikaso_admin failed" in result.stderr, result.stderr
+    assert backup_ids() == listed_before
