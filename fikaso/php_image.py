@@ -128,6 +128,12 @@ def wait_lines(probe: str, seconds: int, failure: str) -> list[str]:
             f"if [ \"$healthy\" != yes ]; then echo {q(failure)} >&2; exit 1; fi"]
 
 
+def missing_image_message(panel: str, image: str) -> str:
+    return (f"The PHP image {image} is not on the server any more (removed with `docker image prune -a`?). "
+            f"Roll back to a release whose image is there (`fab releases --panel={panel}` shows each release's "
+            f"commit), or deploy the project as it was at that release's commit, which builds the image again.")
+
+
 def start_candidate_script(layout: Layout, panel: str, image: str, seconds: int = 120) -> str:
     """Start the panel's service on `image` as the candidate container, and wait until it is healthy.
 
@@ -139,7 +145,7 @@ def start_candidate_script(layout: Layout, panel: str, image: str, seconds: int 
     health = f"[ \"$(docker inspect --format '{{{{.State.Health.Status}}}}' {q(name)} 2>/dev/null)\" = healthy ]"
     return "\n".join([
         f"if ! docker image inspect {q(image)} >/dev/null 2>&1; then",
-        f"  echo {q(f'the PHP image {image} is not on the server any more')} >&2; exit 1",
+        f"  echo {q(missing_image_message(panel, image))} >&2; exit 1",
         "fi",
         *remove_candidate_lines(panel),
         *write_lines(pin, pin_text(panel, image)),

@@ -1,3 +1,4 @@
+import shlex
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -63,6 +64,11 @@ def test_a_missing_pin_takes_the_image_the_panel_runs_or_the_new_one():
 def test_the_candidate_runs_the_panels_service_on_the_new_image_and_must_become_healthy():
     lines = php_image.start_candidate_script(LAYOUT, "store", "fikaso/php:new").splitlines()
     assert lines[0] == "if ! docker image inspect fikaso/php:new >/dev/null 2>&1; then"
+    missing = php_image.missing_image_message("store", "fikaso/php:new")
+    assert missing.startswith("The PHP image fikaso/php:new is not on the server any more")
+    assert "`fab releases --panel=store`" in missing and "deploy the project as it was at that release's commit" \
+        in missing
+    assert lines[1] == f"  echo {shlex.quote(missing)} >&2; exit 1"
     assert (f"if docker inspect {CANDIDATE} >/dev/null 2>&1; then docker stop --time 40 {CANDIDATE} >/dev/null; "
             f"docker rm -f {CANDIDATE} >/dev/null; fi") in lines
     assert ("cd /srv/fikaso/stack && COMPOSE_FILE=compose.yaml:php-image.store.candidate.yaml docker compose run "
