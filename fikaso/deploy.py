@@ -422,7 +422,8 @@ def _run(run: Run, steps: list[Step], out) -> list[Outcome]:
         else:
             run.unlock()
         if isinstance(error, RemoteError):
-            raise FikasoError(str(error), "Nothing went live; fix the cause shown above and deploy again") from None
+            raise FikasoError(str(error),
+                              f"Nothing went live; fix the cause shown above and run the {run.action} again") from None
         raise
 
 
