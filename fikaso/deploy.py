@@ -515,12 +515,13 @@ def rollback(run: Rollback, out) -> None:
 # ---- releases table -------------------------------------------------------------------------
 
 def releases_table(state: SiteState) -> str:
-    rows = [f"{'RELEASE':<16} {'LIVE':<5} {'WHEN':<21} {'BY':<24} {'COMMIT':<18} RESULT"]
+    rows = [f"{'RELEASE':<16} {'LIVE':<5} {'WHEN':<21} {'BY':<24} {'COMMIT':<18} {'PHP IMAGE':<13} RESULT"]
     ids = sorted(set(state.complete_releases()) | {r.get("id", "") for r in state.log if r.get("id")})
     for release_id in ids:
         entry = state.entry(release_id)
         on_disk = release_id in state.releases
         result = entry.get("result", "?") + ("" if on_disk else " (removed)")
         rows.append(f"{release_id:<16} {'*' if release_id == state.live else '':<5} {entry.get('at', '?'):<21} "
-                    f"{entry.get('by', '?'):<24} {entry.get('commit', '') or '-':<18} {result}")
+                    f"{entry.get('by', '?'):<24} {entry.get('commit', '') or '-':<18} "
+                    f"{entry.get('image', '').rpartition(':')[2] or '-':<13} {result}")
     return "\n".join(rows)

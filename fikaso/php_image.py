@@ -131,7 +131,7 @@ def wait_lines(probe: str, seconds: int, failure: str) -> list[str]:
 def missing_image_message(panel: str, image: str) -> str:
     return (f"The PHP image {image} is not on the server any more (removed with `docker image prune -a`?). "
             f"Roll back to a release whose image is there (`fab releases --panel={panel}` shows each release's "
-            f"commit), or deploy the project as it was at that release's commit, which builds the image again.")
+            f"image and commit), or deploy the project as it was at that release's commit, which builds the image again.")
 
 
 def start_candidate_script(layout: Layout, panel: str, image: str, seconds: int = 120) -> str:

@@ -60,7 +60,7 @@ def rollback(c, panel=None, release=None, with_database=False, yes=False, plan=F
 @task(help={"panel": "admin, store, website or landing"})
 @user_errors
 def releases(c, panel=None):
-    """List a panel's releases: id, live or not, when, by whom, commit, result."""
+    """List a panel's releases: id, live or not, when, by whom, commit, PHP image, result."""
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
     layout = Layout(settings.base_dir)

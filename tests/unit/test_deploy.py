@@ -48,7 +48,8 @@ release=3.partial
 image=fikaso/php:abc
 uid=1000
 log={"id": "1", "result": "ok", "at": "2026-11-24T01:00:00Z", "by": "ana@laptop", "commit": "c1"}
-log={"id": "2", "result": "ok", "migrations": 2, "at": "2026-11-24T02:00:00Z", "by": "bo@ci", "commit": ""}
+log={"id": "2", "result": "ok", "migrations": 2, "at": "2026-11-24T02:00:00Z", "by": "bo@ci", "commit": "",\
+ "image": "fikaso/php:abc"}
 manifest=abc 644 app/x.php
 """
 
@@ -63,9 +64,9 @@ def test_state_is_parsed_from_one_read():
 
 def test_releases_table_marks_the_live_one():
     table = deploy.releases_table(deploy.parse_state(STATE)).splitlines()
-    assert table[0].split() == ["RELEASE", "LIVE", "WHEN", "BY", "COMMIT", "RESULT"]
-    assert table[2].split() == ["2", "*", "2026-11-24T02:00:00Z", "bo@ci", "-", "ok"]
-    assert table[1].split() == ["1", "2026-11-24T01:00:00Z", "ana@laptop", "c1", "ok"]
+    assert table[0].split() == ["RELEASE", "LIVE", "WHEN", "BY", "COMMIT", "PHP", "IMAGE", "RESULT"]
+    assert table[2].split() == ["2", "*", "2026-11-24T02:00:00Z", "bo@ci", "-", "abc", "ok"]
+    assert table[1].split() == ["1", "2026-11-24T01:00:00Z", "ana@laptop", "c1", "-", "ok"]
 
 
 class ScriptedRemote:
