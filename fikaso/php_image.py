@@ -151,6 +151,9 @@ def start_candidate_script(layout: Layout, panel: str, image: str, seconds: int 
         *write_lines(pin, pin_text(panel, image)),
         f"cd {q(layout.stack)} && COMPOSE_FILE={q('compose.yaml:' + pin.name)} "
         + cmd("docker", "compose", "run", "--detach", "--no-deps", "--name", name, f"{panel}_panel") + " >/dev/null",
+        # `compose run` ignores the service's restart policy; the live site may be on the candidate
+        # when the host reboots.
+        cmd("docker", "update", "--restart", "unless-stopped", name) + " >/dev/null",
         *wait_lines(health, seconds, f"the candidate PHP container {name} on {image} did not become healthy "
                                      f"(docker logs {name})"),
     ])

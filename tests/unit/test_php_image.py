@@ -73,6 +73,7 @@ def test_the_candidate_runs_the_panels_service_on_the_new_image_and_must_become_
             f"docker rm -f {CANDIDATE} >/dev/null; fi") in lines
     assert ("cd /srv/fikaso/stack && COMPOSE_FILE=compose.yaml:php-image.store.candidate.yaml docker compose run "
             f"--detach --no-deps --name {CANDIDATE} store_panel >/dev/null") in lines
+    assert f"docker update --restart unless-stopped {CANDIDATE} >/dev/null" in lines
     assert f"  if [ \"$(docker inspect --format '{{{{.State.Health.Status}}}}' {CANDIDATE} 2>/dev/null)\" = healthy ]" \
            " >/dev/null 2>&1; then healthy=yes; break; fi" in lines
 
