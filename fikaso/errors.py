@@ -1,4 +1,5 @@
 """The one error type users see: a paragraph that names the problem and the fix."""
+import re
 
 
 class FikasoError(Exception):
@@ -8,3 +9,11 @@ class FikasoError(Exception):
         self.problem = problem.rstrip(". ")
         self.fix = fix.rstrip(". ")
         super().__init__(f"{self.problem}. {self.fix}.")
+
+
+# Stack frames and structured log records bury the line that says what went wrong.
+_NOISE = re.compile(r'^\s*(#\d+ |\{"|\[stacktrace\]|"\}|$)')
+
+
+def telling_lines(text: str, count: int = 12) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if not _NOISE.match(line)][-count:]

@@ -43,6 +43,14 @@ class Layout:
         """Where certbot puts the HTTP challenge answers that the proxy serves."""
         return self.base / "acme"
 
+    @property
+    def audit_log(self) -> PurePosixPath:
+        return self.state / "audit.log"
+
+    def release_log(self, site: str) -> PurePosixPath:
+        """One JSON line per release of a site: who, when, which commit and image, the result."""
+        return self.state / f"{site}.releases.jsonl"
+
     def site(self, name: str) -> PurePosixPath:
         """A panel's folder (mounted at /var/www/app in its containers), or the landing site's."""
         return self.base / "panels" / name if name in PANELS else self.base / name

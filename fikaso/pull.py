@@ -11,32 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from typing import Callable, Mapping
+
 from .errors import FikasoError
-from .layout import Layout
-from .remote import Remote, q
-
-
-def files_script(layout: Layout, backup_id: str) -> str:
-    folder = layout.base / "backups" / backup_id
-    return (f"cd {q(folder)} 2>/dev/null && [ -f manifest ] || {{ echo 'no such backup' >&2; exit 3; }}\n"
-            "for f in *; do printf '%s %s\\n' \"$(stat -c %s \"$f\")\" \"$f\"; done\n"
-            "sed 's/^/sum /' SHA256SUMS")
-
-
-def fetch_script(layout: Layout, backup_id: str, name: str, offset: int) -> str:
-    return f"tail -c +{offset + 1} {q(layout.base / 'backups' / backup_id / name)}"
-
-
-def parse_files(text: str) -> tuple[dict[str, int], dict[str, str]]:
-    sizes, sums = {}, {}
-    for line in text.splitlines():
-        if line.startswith("sum "):
-            digest, name = line[4:].split(maxsplit=1)
-            sums[name] = digest
-        elif line.strip():
-            size, name = line.split(" ", 1)
-            sizes[name] = int(size)
-    return sizes, sums
+from .remote import Remote
 
 
 def _sha256(path: Path) -> str:
@@ -47,14 +25,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pull(remote: Remote, layout: Layout, backup_id: str, dest: Path, out=sys.stdout) -> Path:
-    listing = remote.run(files_script(layout, backup_id), label="reading the backup", check=False)
-    if listing.exit_code == 3:
-        raise FikasoError(f"There is no complete backup {backup_id} on the server",
-                          "Pick one from `fab backup.list`")
-    if not listing.ok:
-        raise FikasoError(f"Could not read backup {backup_id}: {listing.stderr.strip()}", "Check `fab backup.list`")
-    sizes, sums = parse_files(listing.stdout)
+def pull(remote: Remote, backup_id: str, sizes: Mapping[str, int], sums: Mapping[str, str],
+         fetch: Callable[[str, int], str], dest: Path, out=sys.stdout) -> Path:
+    """Download each file of a backup (`fetch(name, offset)` is the script that prints it from
+    `offset` on) into dest/<id>, then check it against `sums`."""
     folder = dest / backup_id
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     started = time.monotonic()
@@ -68,7 +42,7 @@ def pull(remote: Remote, layout: Layout, backup_id: str, dest: Path, out=sys.std
             if have < size:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                 with os.fdopen(fd, "ab") as sink:
-                    remote.download(fetch_script(layout, backup_id, name, have), sink,
+                    remote.download(fetch(name, have), sink,
                                     label=f"downloading {name}")
                 print(f"  {name}: {size} bytes ({'resumed at ' + str(have) if have else 'fetched'})", file=out)
             if name not in sums or _sha256(path) == sums[name]:

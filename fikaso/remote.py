@@ -5,41 +5,21 @@ network. Each `run` is one SSH exec channel (one round trip), and `channels` cou
 """
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable, Protocol
+from typing import BinaryIO, Callable, Protocol
 
 from fabric import Connection
+
+from .errors import telling_lines
 
 CHUNK = 256 * 1024
 
 
-def q(value: object) -> str:
-    return shlex.quote(str(value))
-
-
-def cmd(*argv: object) -> str:
-    """A shell command line with every part quoted."""
-    return " ".join(q(part) for part in argv)
-
-
-def wait_healthy_lines(probe: str, seconds: int) -> list[str]:
-    """Run `probe` until it succeeds, for at most `seconds`; leaves healthy=yes or healthy=no."""
-    return [
-        "healthy=no",
-        f"deadline=$((SECONDS + {seconds}))",
-        "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
-        f"  if {probe} >/dev/null 2>&1; then healthy=yes; break; fi",
-        "  sleep 0.5",
-        "done",
-    ]
-
-
 def wrap(script: str) -> str:
     """The argv sent over SSH: a strict bash running the script."""
-    return "bash -c " + q("set -euo pipefail\n" + script)
+    return "bash -c " + shlex.quote("set -euo pipefail\n" + script)
 
 
 @dataclass
@@ -47,18 +27,11 @@ class Result:
     stdout: str
     stderr: str
     exit_code: int
+    facts: tuple = ()       # the parsed facts an action read at its end (fikaso/plan.py)
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
-
-
-# Stack frames and structured log records bury the line that says what went wrong.
-_NOISE = re.compile(r'^\s*(#\d+ |\{"|\[stacktrace\]|"\}|$)')
-
-
-def telling_lines(text: str, count: int = 12) -> list[str]:
-    return [line.rstrip() for line in text.splitlines() if not _NOISE.match(line)][-count:]
 
 
 class RemoteError(Exception):
@@ -71,10 +44,15 @@ class RemoteError(Exception):
 
 
 class Remote(Protocol):
+    """What runs scripts on one server: over SSH, or printing them."""
+
     channels: int
 
-    def run(self, script: str, *, label: str, stdin: Iterable[bytes] | None = None,
+    def run(self, script: str, *, label: str, stdin: bytes | None = None,
             check: bool = True, echo: Callable[[str], None] | None = None) -> Result: ...
+
+    def download(self, script: str, sink: BinaryIO, *, label: str,
+                 progress: Callable[[int], None] | None = None) -> int: ...
 
 
 @dataclass
@@ -90,8 +68,9 @@ class SSHRemote:
         try:
             channel.exec_command(wrap(script))
             if stdin is not None:
-                for chunk in stdin:
-                    channel.sendall(chunk)
+                view = memoryview(stdin)
+                for start in range(0, len(view), CHUNK):
+                    channel.sendall(view[start:start + CHUNK])
             channel.shutdown_write()
             stdout, stderr = _drain(channel, echo)
             result = Result(stdout, stderr, channel.recv_exit_status())
@@ -166,6 +145,10 @@ class PrintRemote:
         self.channels += 1
         self.scripts.append(script)
         stream = self.out or sys.stdout
-        note = "  (with data on stdin)" if stdin is not None else ""
+        note = f"  ({len(stdin)} bytes on stdin)" if stdin is not None else ""
         print(f"# {label}{note}\n{script}\n", file=stream)
         return Result("", "", 0)
+
+    def download(self, script, sink, *, label, progress=None):
+        self.run(script, label=f"{label} (its output saved here)")
+        return 0

@@ -1,111 +1,118 @@
+"""Fabric tasks for backups: they call stack/bin/fikaso-backup on the VPS."""
 from pathlib import Path
 
-from invoke import task
-
-from fikaso import backup as fikaso_backup
+from fikaso import facts
 from fikaso import pull as fikaso_pull
-from fikaso import schedule as fikaso_schedule
+from fikaso.commands import backup as commands
+from fikaso.commands import cron as crontab
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
+from fikaso.plan import Action
 from fikaso.remote import RemoteError
+from fikaso.views import render_backups
 
-from .common import open_remote, settings_of, user_errors
+from .common import dry, fikaso_task, open_runner, settings_of
+
+PLAN = "print the remote command, and change nothing (as -R does)"
 
 
-def _run(c, script, label):
+def _run(c, label, script, plan=False):
     settings = settings_of(c)
-    remote = open_remote(c, settings)
     try:
-        return remote.run(script(Layout(settings.base_dir)), label=label, echo=print)
+        return open_runner(c, settings, plan).run(Action(label, script(Layout(settings.base_dir)), stream=True))
     except RemoteError as error:
         raise FikasoError(str(error), "Nothing was kept that looks like a good backup; fix the cause and "
                           "run again (`fab logs --service=mysql` shows the server's side)") from None
 
 
-@task(help={"database": "back up only this database (fikaso_admin, fikaso_store or fikaso_website)"})
-@user_errors
-def now(c, database=None):
+@fikaso_task(help={"database": "back up only this database (fikaso_admin, fikaso_store or fikaso_website)",
+                   "plan": PLAN})
+def now(c, database=None, plan=False):
     """Back up the databases and the panels' storage now, on the VPS, and check the backup restores.
 
     Each database is dumped in one consistent transaction, compressed with zstd, checksummed
     (SHA-256), then restored into a throwaway MySQL whose table counts and checksums go into the
     backup's manifest. Files are 0600 in a 0700 folder under <base_dir>/backups.
     """
-    _run(c, lambda layout: fikaso_backup.now_script(layout, database), "backing up")
+    _run(c, "backing up", lambda layout: commands.now_script(layout, database), plan)
 
 
-@task(name="list")
-@user_errors
+@fikaso_task(name="list")
 def list_(c):
     """List the backups on the VPS: id, age, size, databases, verified or not."""
     settings = settings_of(c)
-    result = open_remote(c, settings).run(fikaso_backup.list_script(Layout(settings.base_dir)),
-                                          label="listing the backups")
-    print(fikaso_backup.render_list(result.stdout))
+    (backups,) = open_runner(c, settings).read(facts.backups(Layout(settings.base_dir)))
+    print(render_backups(backups))
 
 
-@task(help={"id": "the backup to check (see fab backup.list); the newest by default"})
-@user_errors
-def verify(c, id=None):  # noqa: A002  (the user-facing flag is --id)
+@fikaso_task(help={"id": "the backup to check (see fab backup.list); the newest by default", "plan": PLAN})
+def verify(c, id=None, plan=False):  # noqa: A002  (the user-facing flag is --id)
     """Check a backup: its checksums, then a restore into a throwaway MySQL compared with its manifest."""
-    _run(c, lambda layout: fikaso_backup.verify_script(layout, id), f"verifying backup {id or '(newest)'}")
+    _run(c, f"verifying backup {id or '(newest)'}", lambda layout: commands.verify_script(layout, id), plan)
 
 
-@task(help={"id": "the backup to restore (see fab backup.list)",
-            "database": "restore only this database (default: every database in the backup)",
-            "yes": "do not ask for confirmation"})
-@user_errors
-def restore(c, id=None, database=None, yes=False):  # noqa: A002
+@fikaso_task(help={"id": "the backup to restore (see fab backup.list)",
+                   "database": "restore only this database (default: every database in the backup)",
+                   "yes": "do not ask for confirmation", "plan": PLAN})
+def restore(c, id=None, database=None, yes=False, plan=False):  # noqa: A002
     """Restore databases from a backup: a safety backup first, the panels in maintenance meanwhile.
 
     The current contents of each restored database are replaced. The safety backup taken first
     is listed by `fab backup.list`, so a restore can itself be undone.
     """
-    script = lambda layout: fikaso_backup.restore_script(layout, id, database)  # noqa: E731
+    script = lambda layout: commands.restore_script(layout, id, database)  # noqa: E731
     script(Layout(settings_of(c).base_dir))  # refuse bad input before asking
     what = database or "every database in it"
-    if not yes and input(f"Replace {what} with backup {id}? Type yes: ").strip() != "yes":
+    if not (plan or dry(c)) and not yes and input(f"Replace {what} with backup {id}? Type yes: ").strip() != "yes":
         raise FikasoError("Nothing was restored", "Run again and type yes, or pass --yes")
-    _run(c, script, f"restoring backup {id}")
+    _run(c, f"restoring backup {id}", script, plan)
 
 
-@task(help={"cron": "when to run, as a crontab schedule (default '17 3 * * *': 03:17 every day)",
-            "daily": "daily backups to keep (default 7)", "weekly": "weekly backups to keep (default 4)",
-            "monthly": "monthly backups to keep (default 12)"})
-@user_errors
-def schedule(c, cron="17 3 * * *", daily=7, weekly=4, monthly=12):
+@fikaso_task(help={"cron": "when to run, as a crontab schedule (default '17 3 * * *': 03:17 every day; "
+                           "names such as MON and @daily work too)",
+                   "daily": "daily backups to keep (default 7)", "weekly": "weekly backups to keep (default 4)",
+                   "monthly": "monthly backups to keep (default 12)", "plan": PLAN})
+def schedule(c, cron="17 3 * * *", daily=7, weekly=4, monthly=12, plan=False):
     """Back up on the VPS on a schedule (one cron entry, runs never overlap), pruning old backups.
 
     Running it again replaces the entry: there is only ever one. Each run logs to
     <base_dir>/state/backup.log.
     """
     settings = settings_of(c)
-    line = fikaso_schedule.cron_line(Layout(settings.base_dir), cron, int(daily), int(weekly), int(monthly))
-    result = open_remote(c, settings).run(fikaso_schedule.install_script(line), label="installing the cron entry")
-    print(f"scheduled: {result.stdout.strip()}")
+    line = crontab.cron_line(Layout(settings.base_dir), cron, int(daily), int(weekly), int(monthly))
+    runner = open_runner(c, settings, plan)
+    (result,) = runner.run(Action("installing the cron entry", crontab.install_script(line)))
+    if not runner.planning:
+        print(f"scheduled: {result.stdout.strip()}")
 
 
-@task
-@user_errors
-def unschedule(c):
+@fikaso_task(help={"plan": PLAN})
+def unschedule(c, plan=False):
     """Remove the scheduled backup from the VPS (existing backups stay)."""
     settings = settings_of(c)
-    result = open_remote(c, settings).run(fikaso_schedule.remove_script(), label="removing the cron entry")
-    print("unscheduled" if result.stdout.strip() == "removed" else "there was no schedule")
+    runner = open_runner(c, settings, plan)
+    (result,) = runner.run(Action("removing the cron entry", crontab.remove_script()))
+    if not runner.planning:
+        print("unscheduled" if result.stdout.strip() == "removed" else "there was no schedule")
 
 
-@task(help={"id": "the backup to download (see fab backup.list); the newest by default",
-            "dest": "local folder for backups (default: backups/ in the project, git-ignored)"})
-@user_errors
+@fikaso_task(help={"id": "the backup to download (see fab backup.list); the newest by default",
+                   "dest": "local folder for backups (default: backups/ in the project, git-ignored)"})
 def pull(c, id=None, dest="backups"):  # noqa: A002
     """Download a backup to this machine, checking every file; an interrupted pull resumes."""
     settings = settings_of(c)
     layout = Layout(settings.base_dir)
-    remote = open_remote(c, settings)
+    runner = open_runner(c, settings)
     if not id:
-        ids = [line.split("\t")[0] for line in remote.run(fikaso_backup.list_script(layout),
-                                                           label="listing the backups").stdout.splitlines()]
-        if not ids:
+        (backups,) = runner.read(facts.backups(layout))
+        if not backups:
             raise FikasoError("There is no backup on the server yet", "Make one with `fab backup.now`")
-        id = sorted(ids)[-1]
-    fikaso_pull.pull(remote, layout, id, Path(dest).expanduser())
+        id = backups[-1].id
+    (files,) = runner.read(facts.backup_files(layout, id))
+    if not files.exists:
+        raise FikasoError(f"There is no complete backup {id} on the server", "Pick one from `fab backup.list`")
+    if dry(c):
+        print(f"would download backup {id}: {', '.join(sorted(files.sizes))} into {Path(dest) / id}")
+        return
+    fikaso_pull.pull(runner.hosts[0].executor, id, files.sizes, files.sums,
+                     lambda name, offset: commands.fetch_script(layout, id, name, offset), Path(dest).expanduser())

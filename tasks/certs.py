@@ -1,12 +1,16 @@
-from invoke import task
+from datetime import datetime, timezone
 
-from fikaso import certs as fikaso_certs
-from fikaso.config import ACME_SERVERS
+from fikaso import facts
+from fikaso.commands import certbot
+from fikaso.config import ACME_SERVERS, check_ca_bundle
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
+from fikaso.plan import Action
 from fikaso.remote import RemoteError
+from fikaso.steps import certs as steps
+from fikaso.views import render_certificates
 
-from .common import open_remote, settings_of, target_host, user_errors
+from .common import fikaso_task, open_runner, settings_of, target_host
 
 
 def _domains(settings, domain):
@@ -20,10 +24,10 @@ def _domains(settings, domain):
     return [domain.lower()]
 
 
-@task(help={"domain": "only this domain (default: every panel's and the landing site's domain)",
-            "staging": "use Let's Encrypt's staging server (untrusted test certificates, generous limits)"})
-@user_errors
-def issue(c, domain=None, staging=False):
+@fikaso_task(help={"domain": "only this domain (default: every panel's and the landing site's domain)",
+                   "staging": "use Let's Encrypt's staging server (untrusted test certificates, generous limits)",
+                   "plan": "print the remote commands, and change nothing (as -R does)"})
+def issue(c, domain=None, staging=False, plan=False):
     """Get a certificate for each domain and serve it over HTTPS, then schedule renewal.
 
     certbot runs on the VPS, in the stack's certbot container, and answers the ACME server's
@@ -35,36 +39,36 @@ def issue(c, domain=None, staging=False):
     """
     settings = settings_of(c)
     domains = _domains(settings, domain)
+    check_ca_bundle(settings.certificates)
     server = ACME_SERVERS["letsencrypt-staging"] if staging else settings.certificates.acme_server
-    fikaso_certs.issue(settings, open_remote(c, settings), domains, server, seed=target_host(c, settings))
+    run = steps.IssueRun(settings=settings, domains=domains, server=server, seed=target_host(c, settings))
+    outcomes = open_runner(c, settings, plan).steps("certs.issue", steps.issue_steps(run), run)
+    error = steps.failures_error(run, outcomes)
+    if error is not None:
+        raise error
 
 
-@task
-@user_errors
+@fikaso_task
 def status(c):
     """Show each domain's certificate on the VPS: issuer, expiry, days left; and the renewal schedule."""
     settings = settings_of(c)
-    layout = Layout(settings.base_dir)
     domains = [site.domain for site in settings.sites]
-    result = open_remote(c, settings).run(fikaso_certs.status_script(layout, domains),
-                                          label="reading the certificates")
-    found, renewal = fikaso_certs.parse_status(result.stdout)
-    print(fikaso_certs.render_status(found, renewal, fikaso_certs.now_utc()))
+    (found,) = open_runner(c, settings).read(facts.certificates(Layout(settings.base_dir), domains))
+    print(render_certificates(found, datetime.now(timezone.utc)))
 
 
-@task
-@user_errors
-def renew(c):
+@fikaso_task(help={"plan": "print the remote command, and change nothing (as -R does)"})
+def renew(c, plan=False):
     """Renew every certificate now, even those not due, and reload the proxy with them.
 
     Requests keep being served: the proxy reloads gracefully, after `nginx -t` passes. The
     scheduled renewal does the same for certificates that are due.
     """
     settings = settings_of(c)
-    remote = open_remote(c, settings)
     try:
-        remote.run(fikaso_certs.renew_script(Layout(settings.base_dir), force=True),
-                   label="renewing the certificates", echo=print)
+        open_runner(c, settings, plan).run(Action("renewing the certificates",
+                                                  certbot.renew_script(Layout(settings.base_dir), force=True),
+                                                  stream=True))
     except RemoteError as error:
         raise FikasoError(str(error), "The proxy still serves the certificates it had. Fix the cause shown "
                           "above and run `fab certs.renew` again") from None

@@ -1,20 +1,23 @@
-"""What every task does the same way: settings, the target host, and errors users can act on."""
+"""What every task does the same way: settings, the target host, the runner, and errors users can act on."""
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable
 
+from invoke import task
 from invoke.exceptions import Exit
 
 from fikaso import config as fikaso_config
 from fikaso import secrets as fikaso_secrets
+from fikaso.commands.compose import compose
+from fikaso.commands.release import APP_ROOT
 from fikaso.connection import connect
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
-from fikaso.release import APP_ROOT
-from fikaso.remote import SSHRemote
+from fikaso.plan import Action
+from fikaso.remote import RemoteError, SSHRemote
+from fikaso.runner import Runner
 from fikaso.sandbox import ALIAS as SANDBOX_ALIAS
-from fikaso.stack import compose
 
 
 def _plain(value: Any) -> Any:
@@ -47,18 +50,44 @@ def open_remote(c, settings: fikaso_config.Settings) -> SSHRemote:
     return SSHRemote(connect(config=c.config, **target(c, settings)))
 
 
-def user_errors(task_body: Callable) -> Callable:
-    """Turn FikasoError into one paragraph on stderr and exit code 1, with no traceback."""
-    @functools.wraps(task_body)
-    def wrapper(*args, **kwargs):
-        try:
-            return task_body(*args, **kwargs)
-        except FikasoError as error:
-            raise Exit(f"Error: {error}", code=1) from None
-        except KeyboardInterrupt:
-            raise Exit("Interrupted. Whatever had gone live stays live; a deploy's lock was freed if the "
-                       "connection allowed it (else the next deploy from here takes it over).", code=130) from None
-    return wrapper
+def dry(c) -> bool:
+    """Invoke's -R/--dry: print what would run, change nothing."""
+    return bool(c.config.run.dry)
+
+
+def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
+    """The runner for the target host; with --plan or -R it prints actions instead of running them."""
+    return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
+
+
+def fikaso_task(*args, local: str = "", **kwargs):
+    """Invoke's @task, plus what every Fikaso task does with errors: a FikasoError becomes one
+    paragraph on stderr and exit code 1, a failed remote script says to fix its cause and run the
+    task again, and Ctrl-C says what stays live; never a traceback.
+
+    `local` says what a task changes on this machine rather than on a server; under -R/--dry it
+    only prints that.
+    """
+    def decorate(body: Callable) -> Callable:
+        @functools.wraps(body)
+        def wrapper(*a, **kw):
+            if local and dry(a[0]):
+                print(f"dry run: would {local}; nothing was changed")
+                return None
+            try:
+                return body(*a, **kw)
+            except FikasoError as error:
+                raise Exit(f"Error: {error}", code=1) from None
+            except RemoteError as error:
+                raise Exit(f"Error: {error}\nFix the cause shown above and run the task again.", code=1) from None
+            except KeyboardInterrupt:
+                raise Exit("Interrupted. Whatever had gone live stays live; a deploy's lock was freed if the "
+                           "connection allowed it (else the next deploy from here takes it over).",
+                           code=130) from None
+        return task(**kwargs)(wrapper)
+    if len(args) == 1 and callable(args[0]) and not kwargs and not local:
+        return decorate(args[0])
+    return decorate
 
 
 def load_secrets(settings: fikaso_config.Settings) -> fikaso_secrets.Secrets:
@@ -82,12 +111,17 @@ def sites_of(settings, panel: str | None, allow_all: bool) -> list:
     return [settings.panel(panel)]
 
 
-def run_artisan(c, panel: str | None, *args: str) -> str:
+def artisan(settings, panel: str | None, *args: str) -> Action:
     """`php artisan ARGS` in the live release of a panel, its output streamed."""
-    settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
     if site.name not in fikaso_config.PANELS:
         raise FikasoError(f"The {site.name} site is static and has no Laravel app", "Pick a panel: admin, store or website")
     script = compose(Layout(settings.base_dir), "exec", "-T", "-w", f"{APP_ROOT}/current", f"{site.name}_panel",
                      "php", "artisan", *args)
-    return open_remote(c, settings).run(script, label=f"php artisan {' '.join(args)}", echo=print).stdout
+    return Action(f"php artisan {' '.join(args)}", script, stream=True)
+
+
+def run_artisan(c, panel: str | None, *args: str, plan: bool = False) -> None:
+    settings = settings_of(c)
+    action = artisan(settings, panel, *args)
+    open_runner(c, settings, plan).run(action)

@@ -1,17 +1,17 @@
-from invoke import task
+
 
 from fikaso import config as fikaso_config
 from fikaso import sandbox as fikaso_sandbox
 from fikaso import secrets as fikaso_secrets
-from fikaso import setup as fikaso_setup
 from fikaso.connection import connect
 from fikaso.remote import SSHRemote
+from fikaso.runner import Runner
 
-from .common import settings_of, user_errors
+from .common import fikaso_task, settings_of
+from .setup import run_setup
 
 
-@task
-@user_errors
+@fikaso_task(local="generate secrets, start the local test VPS and set the stack up on it")
 def demo(c):
     """The whole stack on a local test VPS: secrets, sandbox, setup, then the four sites' URLs."""
     settings = settings_of(c)
@@ -19,7 +19,7 @@ def demo(c):
     fikaso_secrets.generate(settings)
     info = fikaso_sandbox.up(settings.images)
     remote = SSHRemote(connect(info["alias"], c.config))
-    fikaso_setup.setup(settings, remote, fikaso_secrets.load(settings))
+    run_setup(Runner.on(remote, name=info["alias"]), settings, fikaso_secrets.load(settings))
     port = info["http_port"]
     print("\nThe Fikaso stack runs on the test VPS. Its port 80 is 127.0.0.1:%d here:" % port)
     for site in (*settings.panels, settings.landing):

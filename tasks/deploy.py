@@ -1,19 +1,54 @@
-import sys
-
-from invoke import task
+import os
+import socket
+import time
 
 from fikaso import config as fikaso_config
-from fikaso import deploy as fikaso_deploy
+from fikaso import records
+from fikaso.commands.lock import unlock_script
 from fikaso.errors import FikasoError
+from fikaso.facts import site as site_fact
 from fikaso.layout import Layout
-from fikaso.remote import PrintRemote
+from fikaso.plan import Action
+from fikaso.remote import RemoteError
+from fikaso.runner import Runner
+from fikaso.steps import deploy as steps
 
-from .common import open_remote, settings_of, sites_of, user_errors
+from .common import fikaso_task, open_runner, settings_of, sites_of
 
-@task(help={"panel": "admin, store, website, landing, or all",
-            "plan": "print every remote command the deploy would run, and change nothing",
-            "verbose": "stream the output of composer and artisan as they run"})
-@user_errors
+
+def holder_is_dead_here(info: dict) -> bool:
+    """True when a lock's holder ran on this machine and its process is gone (a killed run)."""
+    if info.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(info.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def run_site(runner: Runner, run: steps.SiteRun, plan, cleanup) -> None:
+    """Run a deploy's or rollback's steps; a lock left by a killed run from this machine is taken over."""
+    for attempt in (1, 2):
+        try:
+            runner.steps(f"{run.action} {run.name}", plan, run, cleanup)
+            return
+        except steps.Locked as locked:
+            if attempt == 2 or not holder_is_dead_here(locked.info):
+                raise
+            print(f"note: the {run.name} lock was left by pid {locked.info.get('pid')} on this machine, which is "
+                  "no longer running; taking it over", file=runner.out)
+            runner.run(Action("freeing a stale lock", unlock_script(run.layout, run.name)))
+        except RemoteError as error:
+            raise FikasoError(str(error), f"Nothing went live; fix the cause shown above and run the {run.action} "
+                              "again") from None
+
+
+@fikaso_task(help={"panel": "admin, store, website, landing, or all",
+                   "plan": "print every remote command the deploy would run, and change nothing (as -R does)",
+                   "verbose": "stream the output of composer and artisan as they run"})
 def deploy(c, panel=None, plan=False, verbose=False):
     """Ship a panel: upload, install, migrate, switch with a health check, and switch back if it fails.
 
@@ -24,20 +59,20 @@ def deploy(c, panel=None, plan=False, verbose=False):
     settings = settings_of(c)
     sites = sites_of(settings, panel, allow_all=True)
     fikaso_config.check_sources(settings, tuple(site.name for site in sites))
-    remote = open_remote(c, settings)
+    runner = open_runner(c, settings, plan)
     for site in sites:
-        run = fikaso_deploy.Deploy(settings=settings, site=site, remote=PrintRemote() if plan else remote,
-                                   reader=remote, actor=fikaso_deploy.Actor.here(), action="deploy", plan=plan,
-                                   verbose=verbose)
-        fikaso_deploy.deploy(run, sys.stdout)
+        run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="deploy",
+                            commit=records.source_commit(site.source), verbose=verbose)
+        run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
+        if not runner.planning:
+            print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
 
 
-@task(help={"panel": "admin, store, website or landing",
-            "release": "the release id to go back to (default: the one before the live one)",
-            "with-database": "also restore the database snapshot taken before the live release's migrations",
-            "yes": "do not ask for confirmation (with --with-database)",
-            "plan": "print the remote commands, and change nothing"})
-@user_errors
+@fikaso_task(help={"panel": "admin, store, website or landing",
+                   "release": "the release id to go back to (default: the one before the live one)",
+                   "with-database": "also restore the database snapshot taken before the live release's migrations",
+                   "yes": "do not ask for confirmation (with --with-database)",
+                   "plan": "print the remote commands, and change nothing (as -R does)"})
 def rollback(c, panel=None, release=None, with_database=False, yes=False, plan=False):
     """Put the previous (or a named) release of a panel back live, on the PHP image it ran, with the same health check.
 
@@ -46,24 +81,22 @@ def rollback(c, panel=None, release=None, with_database=False, yes=False, plan=F
     """
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
-    if with_database and not plan and not yes and input(
+    runner = open_runner(c, settings, plan)
+    if with_database and not runner.planning and not yes and input(
             f"Replace the {site.name} database with its pre-deploy snapshot? Changes since that deploy are "
             "lost (a safety backup is taken first). Type yes: ").strip() != "yes":
         raise FikasoError("Nothing was rolled back", "Run again and type yes, or pass --yes")
-    remote = open_remote(c, settings)
-    run = fikaso_deploy.Rollback(settings=settings, site=site, remote=PrintRemote() if plan else remote,
-                                 reader=remote, actor=fikaso_deploy.Actor.here(), action="rollback", plan=plan,
-                                 target=release or "", with_database=with_database)
-    fikaso_deploy.rollback(run, sys.stdout)
+    run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="rollback",
+                        target=release or "", with_database=with_database)
+    run_site(runner, run, steps.ROLLBACK_STEPS, steps.rollback_cleanup)
+    if not runner.planning:
+        print(f"rolled back {site.name} to {steps.rollback_target(run)} in {time.monotonic() - run.started:.1f} s")
 
 
-@task(help={"panel": "admin, store, website or landing"})
-@user_errors
+@fikaso_task(help={"panel": "admin, store, website or landing"})
 def releases(c, panel=None):
     """List a panel's releases: id, live or not, when, by whom, commit, PHP image, result."""
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
-    layout = Layout(settings.base_dir)
-    result = open_remote(c, settings).run(fikaso_deploy.state_script(layout, site.name),
-                                          label="reading the releases")
-    print(fikaso_deploy.releases_table(fikaso_deploy.parse_state(result.stdout)))
+    (state,) = open_runner(c, settings).read(site_fact(Layout(settings.base_dir), site.name))
+    print(records.releases_table(state))

@@ -1,13 +1,12 @@
-from invoke import task
+
 
 from fikaso.connection import fingerprint, offered_host_key, record_host_key
 from fikaso.errors import FikasoError
 
-from .common import settings_of, target, user_errors
+from .common import dry, fikaso_task, settings_of, target
 
 
-@task(help={"expect": "the SHA256:... fingerprint you expect; skips the question when it matches"})
-@user_errors
+@fikaso_task(help={"expect": "the SHA256:... fingerprint you expect; skips the question when it matches"})
 def trust(c, expect=None):
     """First contact with a new VPS: show its host key's fingerprint and record it once you confirm.
 
@@ -26,5 +25,8 @@ def trust(c, expect=None):
     elif input("Trust this key? Type yes to record it: ").strip().lower() != "yes":
         raise FikasoError("Not trusted: nothing was recorded", "Run again and type yes once the fingerprint "
                           "matches the server's")
+    if dry(c):
+        print(f"would record it in {path} (dry run: nothing recorded)")
+        return
     record_host_key(name, key, path)
     print(f"recorded in {path}")

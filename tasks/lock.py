@@ -1,29 +1,29 @@
-from invoke import task
-
-from fikaso import deploy as fikaso_deploy
+from fikaso.commands.lock import holder_script, unlock_script
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
-from fikaso.remote import q
+from fikaso.plan import Action, Fact
 
-from .common import open_remote, settings_of, sites_of, user_errors
+from .common import fikaso_task, open_runner, settings_of, sites_of
 
 
-@task(name="release", help={"panel": "admin, store, website or landing",
-                            "yes": "do not ask for confirmation"})
-@user_errors
-def release_(c, panel=None, yes=False):
+@fikaso_task(name="release", help={"panel": "admin, store, website or landing",
+                                   "yes": "do not ask for confirmation",
+                                   "plan": "print the remote command, and change nothing"})
+def release_(c, panel=None, yes=False, plan=False):
     """Free a panel's deploy lock left behind by a run that was killed (shows the holder first)."""
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
     layout = Layout(settings.base_dir)
-    remote = open_remote(c, settings)
-    folder = fikaso_deploy.lock_dir(layout, site.name)
-    holder = remote.run(f"cat {q(folder / 'holder')} 2>/dev/null || true", label="reading the lock").stdout.strip()
-    if not holder and not remote.run(f"[ -d {q(folder)} ]", label="reading the lock", check=False).ok:
+    runner = open_runner(c, settings, plan)
+    (held, holder) = runner.read(Fact("lock", holder_script(layout, site.name),
+                                      lambda values: (bool(values.all("held")), values.one("held"))))
+    if not held:
         print(f"the {site.name} lock is free")
         return
     print(f"the {site.name} lock is held by: {holder or 'an unknown holder'}")
-    if not yes and input("Free it? Only do so if that run is no longer running. Type yes: ").strip() != "yes":
+    if not runner.planning and not yes and input(
+            "Free it? Only do so if that run is no longer running. Type yes: ").strip() != "yes":
         raise FikasoError("The lock was left in place", "Run again and type yes, or pass --yes")
-    remote.run(fikaso_deploy.unlock_script(layout, site.name), label="freeing the lock")
-    print(f"the {site.name} lock is free")
+    runner.run(Action("freeing the lock", unlock_script(layout, site.name)))
+    if not runner.planning:
+        print(f"the {site.name} lock is free")

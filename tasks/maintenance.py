@@ -1,17 +1,13 @@
-from invoke import task
-
-from .common import run_artisan, user_errors
+from .common import fikaso_task, run_artisan
 
 
-@task(help={"panel": "admin, store or website"})
-@user_errors
-def on(c, panel=None):
+@fikaso_task(help={"panel": "admin, store or website", "plan": "print the remote command, and change nothing"})
+def on(c, panel=None, plan=False):
     """Put a panel in maintenance mode (php artisan down): visitors get a 503 page."""
-    run_artisan(c, panel, "down")
+    run_artisan(c, panel, "down", plan=plan)
 
 
-@task(help={"panel": "admin, store or website"})
-@user_errors
-def off(c, panel=None):
+@fikaso_task(help={"panel": "admin, store or website", "plan": "print the remote command, and change nothing"})
+def off(c, panel=None, plan=False):
     """Bring a panel out of maintenance mode (php artisan up)."""
-    run_artisan(c, panel, "up")
+    run_artisan(c, panel, "up", plan=plan)

@@ -1,14 +1,13 @@
 import json
 
-from invoke import task
+
 
 from fikaso import sandbox as fikaso_sandbox
 
-from .common import settings_of, user_errors
+from .common import fikaso_task, settings_of
 
 
-@task
-@user_errors
+@fikaso_task(local="start the local test VPS (building its images if needed)")
 def up(c):
     """Start the local test VPS (sshd + Docker engine), or check the running one; prints its info.
 
@@ -18,22 +17,19 @@ def up(c):
     print(json.dumps(fikaso_sandbox.up(settings_of(c).images), indent=2))
 
 
-@task
-@user_errors
+@fikaso_task(local="remove the local test VPS and everything on it")
 def down(c):
     """Remove the local test VPS and everything on it."""
     fikaso_sandbox.down()
 
 
-@task
-@user_errors
+@fikaso_task
 def info(c):
     """Print the running test VPS's SSH host, port, user, key, known_hosts and HTTP(S) ports as JSON."""
     print(json.dumps(fikaso_sandbox.info(), indent=2))
 
 
-@task
-@user_errors
+@fikaso_task(local="start the test ACME server inside the local test VPS")
 def acme(c):
     """Start the test ACME server (pebble) inside the test VPS, for `fab certs.issue` there.
 

@@ -1,12 +1,11 @@
-from invoke import task
+
 
 from fikaso import secrets as fikaso_secrets
 
-from .common import settings_of, user_errors
+from .common import fikaso_task, settings_of
 
 
-@task
-@user_errors
+@fikaso_task(local="create the missing passwords and .env files in the local secrets folder")
 def generate(c):
     """Create strong passwords and each panel's .env in the local secrets folder (existing ones are kept)."""
     settings = settings_of(c)

@@ -1,14 +1,23 @@
-from invoke import task
-
 from fikaso import config as fikaso_config
-from fikaso import setup as fikaso_setup
+from fikaso import records
+from fikaso.errors import FikasoError
+from fikaso.remote import RemoteError
+from fikaso.steps import setup as steps
 
-from .common import load_secrets, open_remote, settings_of, user_errors
+from .common import fikaso_task, load_secrets, open_runner, settings_of
 
 
-@task
-@user_errors
-def setup(c):
+def run_setup(runner, settings, secrets) -> None:
+    run = steps.SetupRun(settings=settings, secrets=secrets, actor=records.Actor.here())
+    try:
+        runner.steps("setup", steps.setup_steps(settings), run)
+    except RemoteError as error:
+        raise FikasoError(str(error), "Fix the cause shown above and run `fab setup` again: "
+                          "finished steps are skipped") from None
+
+
+@fikaso_task(help={"plan": "print every remote command setup would run, and change nothing (as -R does)"})
+def setup(c, plan=False):
     """Set up the whole stack on the VPS: folders, secrets, images, MySQL, the four sites, the proxy.
 
     Safe to run again: each step first checks the server and changes only what is missing.
@@ -17,4 +26,4 @@ def setup(c):
     settings = settings_of(c)
     fikaso_config.check_sources(settings)
     secrets = load_secrets(settings)
-    fikaso_setup.setup(settings, open_remote(c, settings), secrets)
+    run_setup(open_runner(c, settings, plan), settings, secrets)

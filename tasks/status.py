@@ -1,33 +1,30 @@
-from invoke import task
-
-from fikaso import status as fikaso_status
+from fikaso import facts
+from fikaso.commands.compose import logs_script
 from fikaso.layout import Layout
+from fikaso.plan import Action
+from fikaso.views import render_status
 
-from .common import open_remote, settings_of, user_errors
+from .common import fikaso_task, open_runner, settings_of
 
 
-@task
-@user_errors
+@fikaso_task
 def status(c):
     """Show each service's state and health, each site's live release, and the disk used on the VPS."""
     settings = settings_of(c)
     layout = Layout(settings.base_dir)
-    remote = open_remote(c, settings)
-    result = remote.run(fikaso_status.status_script(layout), label="reading the server's state")
-    print(fikaso_status.render_status(result.stdout, layout))
+    (stack,) = open_runner(c, settings).read(facts.stack(layout, disk=True))
+    print(render_status(stack, layout))
 
 
-@task(help={"service": "one of the stack's services, e.g. store_panel, store_nginx, mysql, nginx_proxy",
-            "follow": "keep streaming new lines until Ctrl-C",
-            "tail": "how many past lines to show (default 200)"})
-@user_errors
+@fikaso_task(help={"service": "one of the stack's services, e.g. store_panel, store_nginx, mysql, nginx_proxy",
+                   "follow": "keep streaming new lines until Ctrl-C",
+                   "tail": "how many past lines to show (default 200)"})
 def logs(c, service, follow=False, tail=200):
     """Print a service's logs from the VPS (add --follow to keep streaming)."""
     settings = settings_of(c)
-    layout = Layout(settings.base_dir)
-    script = fikaso_status.logs_script(layout, service, int(tail), follow)
-    remote = open_remote(c, settings)
+    script = logs_script(Layout(settings.base_dir), service, int(tail), follow)
+    runner = open_runner(c, settings)
     try:
-        remote.run(script, label=f"reading the logs of {service}", echo=print)
+        runner.run(Action(f"reading the logs of {service}", script, stream=True))
     except KeyboardInterrupt:
         pass

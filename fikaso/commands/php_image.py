@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 
-from . import archive
-from .config import PANEL_PORTS, PANELS, PREVIEW_OFFSET, PROJECT_ROOT, Settings
-from .layout import Layout
-from .remote import cmd, q, wait_healthy_lines
-from .stack import compose
+from .. import archive
+from ..config import PANEL_PORTS, PANELS, PREVIEW_OFFSET, PROJECT_ROOT, Settings
+from ..layout import Layout
+from ..shell import cmd, q, wait_healthy_lines, write_lines
+from .compose import compose, reload_nginx
 
 BUILD_FOLDER = PROJECT_ROOT / "dockerfiles" / "php"
 FPM_PORT = 9000
@@ -76,11 +76,6 @@ def pin_name(panel: str) -> str:
 def pin_text(panel: str, image: str) -> str:
     return (f"# Written by Fikaso (fikaso/php_image.py): the PHP image that {panel}_panel runs.\n"
             f"services:\n  {panel}_panel:\n    image: {image}\n")
-
-
-def write_lines(path, text: str) -> list[str]:
-    """Replace a file whole: a reader never sees half of it."""
-    return [f"printf '%s' {q(text)} > {q(str(path) + '.tmp')}", cmd("mv", "-f", f"{path}.tmp", path)]
 
 
 def pin_lines(layout: Layout, panel: str, image_word: str) -> list[str]:
@@ -181,7 +176,7 @@ def route_lines(layout: Layout, panel: str, live: str | None, preview: str | Non
              f" 2>/dev/null)\" = {q(expected)} ]")
     return [
         *write,
-        compose(layout, "exec", "-T", nginx, "nginx", "-s", "reload") + " 2>/dev/null",
+        reload_nginx(layout, nginx) + " 2>/dev/null",
         *wait_lines(probe, seconds, f"{nginx} did not take the new PHP-FPM route ({expected})"),
     ]
 
@@ -203,22 +198,26 @@ def settle_lines(layout: Layout, panel: str, image_word: str, seconds: int = 120
 
 
 def recover_script(layout: Layout, panel: str) -> str:
-    """Finish what an interrupted move to another image left: if the live site is on the candidate,
-    complete the move to its image; otherwise route back to the service and remove the candidate.
-    Prints image=<the image the panel then runs>."""
+    """Finish what an interrupted move to another image left, if anything (its route file tells).
+
+    If the live site is on the candidate, complete the move to its image; otherwise route back to
+    the service and remove the candidate. Prints recovered=yes when there was something to finish.
+    """
     name = candidate(panel)
 
-    def indent(lines: list[str]) -> list[str]:
-        return [f"  {line}" for line in lines]
+    def indent(lines: list[str], depth: int = 1) -> list[str]:
+        return [f"{'  ' * depth}{line}" for line in lines]
 
     return "\n".join([
-        f"if grep -q {q('php_fpm_live ' + name + ':')} {q(route_file(layout, panel))} 2>/dev/null && "
+        f"if [ -f {q(route_file(layout, panel))} ]; then",
+        "  echo recovered=yes",
+        f"  if grep -q {q('php_fpm_live ' + name + ':')} {q(route_file(layout, panel))} 2>/dev/null && "
         f"docker inspect {q(name)} >/dev/null 2>&1; then",
-        f"  image=$(docker inspect --format '{{{{.Config.Image}}}}' {q(name)})",
-        *indent(settle_lines(layout, panel, '"$image"')),
-        "else",
-        *indent(route_lines(layout, panel, None, None)),
-        *indent(remove_candidate_lines(panel)),
+        f"    image=$(docker inspect --format '{{{{.Config.Image}}}}' {q(name)})",
+        *indent(settle_lines(layout, panel, '"$image"'), 2),
+        "  else",
+        *indent(route_lines(layout, panel, None, None), 2),
+        *indent(remove_candidate_lines(panel), 2),
+        "  fi",
         "fi",
-        f"echo \"image=$({live_image(panel)} || true)\"",
     ])

@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-from . import bundle
-from .config import Settings
-from .layout import Layout
-from .remote import q
-from .stack import compose
-
-RELOAD = "nginx -t -q && nginx -s reload"
+from .. import bundle
+from ..config import Settings
+from ..layout import Layout
+from ..shell import q
+from .compose import compose, reload_nginx
 
 
 def render(settings: Settings, tls_domains: Iterable[str]) -> str:
@@ -32,7 +30,7 @@ def apply_script(layout: Layout) -> str:
     candidate = layout.stack / "nginx" / "proxy.next"
     check = compose(layout, "run", "--rm", "--no-deps", "-T", "proxy_check")
     running = compose(layout, "ps", "--status", "running", "--quiet", "nginx_proxy")
-    reload = compose(layout, "exec", "-T", "nginx_proxy", "sh", "-c", RELOAD)
+    reload = reload_nginx(layout, "nginx_proxy")
     return "\n".join([
         f"rm -rf {q(candidate)} && mkdir -p {q(candidate)} {q(live.parent)}",
         f"cat > {q(candidate / live.name)}",

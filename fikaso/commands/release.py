@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from . import archive, php_image
-from .config import PANELS, PREVIEW_OFFSET, Site
-from .layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
-from .remote import cmd, q, wait_healthy_lines
-from .stack import compose
+from .. import archive
+from ..config import PANELS, PREVIEW_OFFSET, Site
+from ..layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
+from ..shell import cmd, q, wait_healthy_lines
+from . import php_image
+from .compose import compose
 
 APP_ROOT = "/var/www/app"
 MANIFEST_FILE = ".fikaso-manifest"

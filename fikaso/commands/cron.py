@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from .errors import FikasoError
-from .layout import Layout
-from .remote import cmd, q
+from ..errors import FikasoError
+from ..layout import Layout
+from ..shell import cmd, q
 from .backup import script_path
 
 MARKER = "# fikaso-backup schedule"
@@ -37,3 +37,8 @@ def install_script(line: str, marker: str = MARKER) -> str:
 def remove_script(marker: str = MARKER) -> str:
     return (f"if crontab -l 2>/dev/null | grep -qF {q(marker)}; then "
             f"crontab -l | grep -vF {q(marker)} | crontab -; echo removed; else echo absent; fi")
+
+
+def entry_script(marker: str, key: str) -> str:
+    """Print the crontab line carrying `marker` as `key=line` (nothing when there is none)."""
+    return f"crontab -l 2>/dev/null | grep -F {q(marker)} | sed 's/^/{key}=/' || true"

@@ -1,0 +1,58 @@
+"""Backups: the script shipped in the bundle does the work on the VPS; these build its calls."""
+from __future__ import annotations
+
+from ..config import PANELS
+from ..errors import FikasoError
+from ..layout import Layout
+from ..shell import cmd, q
+from ..secrets import database_name
+
+DATABASES = tuple(database_name(panel) for panel in PANELS)
+
+
+def script_path(layout: Layout):
+    return layout.stack / "bin" / "fikaso-backup"
+
+
+def now_script(layout: Layout, database: str | None = None, backup_id: str | None = None) -> str:
+    """Back up now; `backup_id` (a UTC time such as 20261125T031700Z) names it in advance."""
+    _check_database(database)
+    run = cmd(script_path(layout), "now", *([database] if database else []))
+    return f"FIKASO_BACKUP_ID={q(backup_id)} {run}" if backup_id else run
+
+
+def verify_script(layout: Layout, backup_id: str | None) -> str:
+    return cmd(script_path(layout), "verify", *([backup_id] if backup_id else []))
+
+
+def _check_database(database: str | None) -> None:
+    if database is not None and database not in DATABASES:
+        raise FikasoError(f"There is no database named {database!r}", f"Use one of: {', '.join(DATABASES)}")
+
+
+def restore_script(layout: Layout, backup_id: str, database: str | None = None) -> str:
+    _check_database(database)
+    if not backup_id:
+        raise FikasoError("No backup given", "Pass --id=ID with one from `fab backup.list`")
+    return cmd(script_path(layout), "restore", backup_id, *([database] if database else []))
+
+
+def migrations_script(layout: Layout, database: str) -> str:
+    return cmd(script_path(layout), "migrations", database)
+
+
+def created_id(output: str) -> str:
+    """The id in the script's closing line, "backup <id> ok in N s"."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("backup ") and " ok in " in line:
+            return line.split()[1]
+    raise FikasoError("The backup script did not report a backup id", "See its output above")
+
+
+def list_script(layout: Layout) -> str:
+    return cmd(script_path(layout), "list")
+
+
+def fetch_script(layout: Layout, backup_id: str, name: str, offset: int) -> str:
+    """Print a backup's file from byte `offset` on (a cut download resumes there)."""
+    return f"tail -c +{offset + 1} {q(layout.base / 'backups' / backup_id / name)}"

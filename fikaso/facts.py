@@ -1,0 +1,295 @@
+"""Facts: what tasks decide from, each a script that reads the server and the parser of its lines.
+
+Every fact speaks the one wire format of fikaso/plan.py (key=value lines), and a task reads all
+the facts it needs before deciding, in as few round trips as it can.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from .config import PANELS
+from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
+from .plan import Fact, Values
+from .shell import q
+from .commands import backup as backup_commands
+from .commands import certbot, cron, database, php_image, release
+from .commands.compose import SERVICES, SITES, compose
+from .commands.lock import LOCKED_KEY
+
+
+# ---- the stack: what setup, status and certs decide from -------------------------------------
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    state: str
+    health: str
+    image: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == "running" and self.health in ("healthy", "")
+
+
+@dataclass
+class StackFacts:
+    user: str = ""
+    uid: str = ""
+    home: str = ""
+    docker: str = ""
+    compose: str = ""
+    base_state: str = ""          # "missing", "writable" or "readonly"
+    parent_writable: bool = False
+    sudo: bool = False
+    folders_missing: bool = True
+    bundle_hash: str = ""
+    secrets_hash: str = ""
+    live: dict[str, str] = field(default_factory=dict)      # site -> live release id
+    services: dict[str, Service] = field(default_factory=dict)
+    images: set[str] = field(default_factory=set)
+    certificates: set[str] = field(default_factory=set)     # domains with a certificate on the server
+    proxy_hash: str = ""          # sha256 of the live proxy config
+    disk: str = ""                # du -sh of the base folder (status only)
+
+    def all_healthy(self) -> bool:
+        return all(name in self.services and self.services[name].healthy for name in SERVICES)
+
+
+def _stack_script(layout: Layout, disk: bool) -> str:
+    base = q(layout.base)
+    folders = " ".join(q(p) for p in layout.folders())
+    lines = [
+        'echo "user=$(id -un)"', 'echo "uid=$(id -u)"', 'echo "home=$HOME"',
+        "echo \"docker=$(docker version --format '{{.Server.Version}}' 2>/dev/null || true)\"",
+        'echo "compose=$(docker compose version --short 2>/dev/null || true)"',
+        f"if [ ! -e {base} ]; then echo base=missing; elif [ -w {base} ]; then echo base=writable; "
+        "else echo base=readonly; fi",
+        f"if [ -w {q(layout.base.parent)} ]; then echo parent_writable=yes; fi",
+        'if sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi',
+        f"missing=no; for d in {folders}; do [ -d \"$d\" ] || missing=yes; done; echo \"folders_missing=$missing\"",
+        f"echo \"bundle=$(cat {q(layout.stack / BUNDLE_HASH_FILE)} 2>/dev/null || true)\"",
+        f"echo \"secrets=$(cat {q(layout.secrets / SECRETS_HASH_FILE)} 2>/dev/null || true)\"",
+        f"for f in {q(layout.certificates)}/live/*/fullchain.pem; do "
+        '[ -s "$f" ] && echo "certificate=$(basename "$(dirname "$f")")"; done',
+        f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
+    ]
+    for site in SITES:
+        lines.append(f"echo \"live_{site}=$(basename \"$(readlink {q(layout.current(site))} 2>/dev/null)\" "
+                     "2>/dev/null || true)\"")
+    lines += [
+        "docker image ls --format 'image={{.Repository}}:{{.Tag}}' 2>/dev/null || true",
+        f"if [ -f {q(layout.stack / 'compose.yaml')} ]; then "
+        + compose(layout, "ps", "--all", "--format", "json") + " 2>/dev/null | sed 's/^/ps=/' || true; fi",
+    ]
+    if disk:
+        lines.append(f"echo \"disk=$(du -sh {q(layout.base)} 2>/dev/null | cut -f1)\"")
+    return "\n".join(lines)
+
+
+def _services(values: list[str]) -> dict[str, Service]:
+    rows = []
+    for value in values:
+        value = value.strip()
+        if not value:
+            continue
+        parsed = json.loads(value)
+        rows.extend(parsed if isinstance(parsed, list) else [parsed])
+    return {row["Service"]: Service(row["Service"], row.get("State", ""), row.get("Health", ""), row.get("Image", ""))
+            for row in rows}
+
+
+def parse_stack(values: Values) -> StackFacts:
+    facts = StackFacts()
+    for key in ("user", "uid", "home", "docker", "compose", "disk"):
+        setattr(facts, key, values.one(key))
+    facts.base_state = values.one("base")
+    facts.parent_writable = values.flag("parent_writable")
+    facts.sudo = values.flag("sudo")
+    facts.folders_missing = values.one("folders_missing", "yes") == "yes"
+    facts.bundle_hash = values.one("bundle")
+    facts.secrets_hash = values.one("secrets")
+    facts.certificates = set(values.all("certificate"))
+    facts.proxy_hash = values.one("proxy")
+    facts.images = set(values.all("image"))
+    facts.live = {site: value for site, value in values.with_prefix("live_").items() if value}
+    facts.services = _services(values.all("ps"))
+    return facts
+
+
+def stack(layout: Layout, disk: bool = False) -> Fact[StackFacts]:
+    """The server and the stack on it: user, Docker, folders, hashes of what setup uploaded, live
+    releases, images, services, certificates (and the disk used, for `fab status`)."""
+    return Fact("stack", _stack_script(layout, disk), parse_stack)
+
+
+def database_logins(layout: Layout) -> Fact[bool]:
+    """Whether every panel user logs in to its own database with its current password."""
+    check = database.logins_check(layout)
+    return Fact("database_logins", f"if {check} 2>/dev/null; then echo logins=yes; else echo logins=no; fi",
+                lambda values: values.flag("logins"))
+
+
+# ---- one site's releases: what deploy and rollback decide from --------------------------------
+
+@dataclass
+class SiteState:
+    stack: bool = False
+    live: str = ""
+    releases: list[str] = field(default_factory=list)
+    image: str = ""
+    uid: str = ""
+    log: list[dict] = field(default_factory=list)
+    manifest: dict[str, str] = field(default_factory=dict)
+    holder: str = ""
+    recovered: bool = False   # an interrupted move to another PHP image was just finished
+
+    def entry(self, release_id: str) -> dict:
+        """The newest log record of a release (empty if it has none)."""
+        for record in reversed(self.log):
+            if record.get("id") == release_id:
+                return record
+        return {}
+
+    def complete_releases(self) -> list[str]:
+        return sorted(r for r in self.releases if not r.endswith(".partial"))
+
+
+def _site_script(layout: Layout, site: str) -> str:
+    current = layout.current(site)
+    manifest = f"{current}/{release.MANIFEST_FILE}"
+    return "\n".join([
+        f"if [ -f {q(layout.stack / 'compose.yaml')} ]; then echo stack=yes; else echo stack=no; fi",
+        f"echo \"live=$(basename \"$(readlink {q(current)} 2>/dev/null)\" 2>/dev/null || true)\"",
+        f"ls -1 {q(layout.releases(site))} 2>/dev/null | sed 's/^/release=/' || true",
+        *([f"echo \"image=$({php_image.live_image(site)} || true)\""] if site in PANELS else []),
+        "echo \"uid=$(id -u)\"",
+        f"if [ -f {q(layout.release_log(site))} ]; then tail -n 200 {q(layout.release_log(site))} "
+        "| sed 's/^/log=/'; fi",
+        f"if [ -f {q(manifest)} ]; then sed 's/^/manifest=/' {q(manifest)}; fi",
+    ])
+
+
+def parse_site(values: Values) -> SiteState:
+    state = SiteState(stack=values.flag("stack"), live=values.one("live"), image=values.one("image"),
+                      uid=values.one("uid"), holder=values.one(LOCKED_KEY), recovered=values.flag("recovered"))
+    state.releases = [r for r in values.all("release") if r]
+    for line in values.all("log"):
+        try:
+            state.log.append(json.loads(line))
+        except ValueError:
+            pass
+    state.manifest = release.parse_manifest(values.all("manifest"))
+    return state
+
+
+def site(layout: Layout, name: str) -> Fact[SiteState]:
+    """A site's releases, the live one and its file manifest, its release log, its PHP image."""
+    return Fact("site", _site_script(layout, name), parse_site)
+
+
+def migrations_run(layout: Layout, database: str) -> Fact[set[str]]:
+    """The Laravel migrations that have run in a panel's database."""
+    return Fact("migrations", f"{backup_commands.migrations_script(layout, database)} | sed 's/^/ran=/'",
+                lambda values: set(values.all("ran")))
+
+
+# ---- certificates -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Certificate:
+    domain: str
+    issuer: str
+    expires: object     # datetime
+    serial: int
+
+    def days_left(self, now) -> int:
+        return (self.expires - now).days
+
+
+def _certificate(domain: str, pem: bytes) -> Certificate:
+    cert = x509.load_pem_x509_certificate(pem)
+    names = cert.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME) or \
+        cert.issuer.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    return Certificate(domain, str(names[0].value) if names else cert.issuer.rfc4514_string(),
+                       cert.not_valid_after_utc, cert.serial_number)
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    certificates: dict            # domain -> Certificate, or None when it has none
+    renewal: str                  # the renewal cron line, "" when not scheduled
+
+
+def certificates(layout: Layout, domains: list[str]) -> Fact[CertificateFacts]:
+    lines = []
+    for index, domain in enumerate(domains):
+        path = layout.certificates / "live" / domain / "cert.pem"
+        lines.append(f"if [ -s {q(path)} ]; then echo \"cert{index}=$(base64 -w0 {q(path)})\"; fi")
+    lines.append(cron.entry_script(certbot.MARKER, "renewal"))
+
+    def parse(values: Values) -> CertificateFacts:
+        found = {}
+        for index, domain in enumerate(domains):
+            pem = values.one(f"cert{index}")
+            found[domain] = _certificate(domain, base64.b64decode(pem)) if pem else None
+        return CertificateFacts(found, values.one("renewal"))
+    return Fact("certificates", "\n".join(lines), parse)
+
+
+def cron_entry(marker: str) -> Fact[str]:
+    """The deploy user's crontab line that carries `marker` ("" when there is none)."""
+    return Fact("cron", cron.entry_script(marker, "line"), lambda values: values.one("line"))
+
+
+# ---- backups ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Backup:
+    id: str
+    size: int
+    databases: str
+    verified: str
+
+
+def backups(layout: Layout) -> Fact[list[Backup]]:
+    """The complete backups on the server, oldest first."""
+    def parse(values: Values) -> list[Backup]:
+        out = []
+        for line in values.all("backup"):
+            parts = line.split("\t")
+            if len(parts) == 4 and parts[1].isdigit():
+                out.append(Backup(parts[0], int(parts[1]), parts[2], parts[3]))
+        return sorted(out, key=lambda b: b.id)
+    return Fact("backups", f"{backup_commands.list_script(layout)} | sed 's/^/backup=/'", parse)
+
+
+@dataclass(frozen=True)
+class BackupFiles:
+    exists: bool
+    sizes: dict
+    sums: dict
+
+
+def backup_files(layout: Layout, backup_id: str) -> Fact[BackupFiles]:
+    """A backup's files with their sizes, and its SHA256SUMS."""
+    folder = layout.base / "backups" / backup_id
+    script = (f"(if cd {q(folder)} 2>/dev/null && [ -f manifest ]; then\n"
+              "  echo exists=yes\n"
+              "  for f in *; do printf 'file=%s %s\\n' \"$(stat -c %s \"$f\")\" \"$f\"; done\n"
+              "  sed 's/^/sum=/' SHA256SUMS\n"
+              "fi)")
+
+    def parse(values: Values) -> BackupFiles:
+        sizes, sums = {}, {}
+        for line in values.all("file"):
+            size, _, name = line.partition(" ")
+            sizes[name] = int(size)
+        for line in values.all("sum"):
+            digest, name = line.split(maxsplit=1)
+            sums[name] = digest
+        return BackupFiles(values.flag("exists"), sizes, sums)
+    return Fact("backup_files", script, parse)

@@ -1,0 +1,150 @@
+"""The one runner: executes the actions steps return, on one host or a group, or prints them.
+
+In a plan (`--plan`, or Invoke's `-R`/`--dry`), facts are still read from the server, since
+every decision depends on them, but each action is printed instead of run: the plan is exactly
+the run, action for action.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TextIO
+
+from .plan import Action, Fact, Outcome, Step, facts_script, parse_facts, split_output
+from .remote import PrintRemote, Remote, RemoteError, Result
+
+
+@dataclass
+class Host:
+    """One server: `reader` reads facts, `executor` runs actions (the same, unless planning)."""
+
+    name: str
+    reader: Remote
+    executor: Remote
+
+
+@dataclass
+class Runner:
+    hosts: Sequence[Host]
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    planning: bool = False
+
+    @classmethod
+    def on(cls, remote: Remote, name: str = "", plan: bool = False, out: TextIO | None = None) -> "Runner":
+        """A runner for one host: the usual case."""
+        out = out or sys.stdout
+        executor = PrintRemote(out=out) if plan else remote
+        return cls([Host(name, remote, executor)], out=out, planning=plan)
+
+    # ---- facts ------------------------------------------------------------------------------
+
+    def read(self, *facts: Fact) -> tuple:
+        """The facts, as the first host has them (one round trip)."""
+        return self.read_all(*facts)[0]
+
+    def read_all(self, *facts: Fact) -> list[tuple]:
+        """The facts of every host, read in parallel, one round trip each."""
+        script = facts_script(facts)
+
+        def one(host: Host) -> tuple:
+            result = host.reader.run(script, label="reading the server's state")
+            return parse_facts(facts, result.stdout)
+        return self._each(one)
+
+    # ---- actions ----------------------------------------------------------------------------
+
+    def run(self, action: Action) -> list[Result]:
+        """Run one action on every host (in parallel); its `reads` come back in `Result.facts`."""
+        echo = (lambda line: print(line, file=self.out, flush=True)) if action.stream else None
+
+        def one(host: Host) -> Result:
+            result = host.executor.run(action.full_script, label=action.label, stdin=action.stdin,
+                                       check=False, echo=echo)
+            if action.reads and self.planning:   # the plan shows the action; its reads happen for real
+                facts = host.reader.run(facts_script(action.reads), label="reading the server's state").stdout
+            else:
+                facts = result.stdout
+            own, _ = split_output(result.stdout)
+            done = Result(own, result.stderr, result.exit_code, parse_facts(action.reads, facts))
+            if action.check and not done.ok:
+                raise (action.failure(done) if action.failure else None) or RemoteError(action.label, done)
+            return done
+        return self._each(one)
+
+    def _each(self, work) -> list:
+        if len(self.hosts) == 1:
+            return [work(self.hosts[0])]
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            return list(pool.map(work, self.hosts))
+
+    @property
+    def channels(self) -> int:
+        return sum(host.executor.channels + (host.reader.channels if host.reader is not host.executor else 0)
+                   for host in self.hosts)
+
+    # ---- steps ------------------------------------------------------------------------------
+
+    def step(self, step: Step, context: Any) -> Outcome:
+        """Read the step's facts, let it decide, run what it returned; the final Outcome."""
+        facts = step.facts(context)
+        if facts:
+            for fact, value in zip(facts, self.read(*facts)):
+                context.known.values[fact.name] = value
+        outcome = step.decide(context)
+        results = []
+        for action in outcome.actions:
+            (result, *_) = self.run(action)
+            for fact, value in zip(action.reads, result.facts):
+                context.known.values[fact.name] = value
+            results.append(result)
+        if outcome.judge is not None:
+            outcome = outcome.judge(results)
+        return outcome
+
+    def _clean_up(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            try:
+                self.run(action)
+            except Exception as error:  # the first failure is the one to report
+                print(f"warning: {action.label} failed too: {str(error).splitlines()[0]}", file=self.out)
+
+    def steps(self, title: str, steps: Sequence[Step], context: Any,
+              cleanup: Callable[[Any, list[str], BaseException], Sequence[Action]] | None = None) -> list[Outcome]:
+        """Run steps in order, one line each; the first failure stops the run and is re-raised.
+
+        On a failure, `cleanup` (given the names of the steps that finished and the error) returns
+        the actions that put the server back in order (free a lock, record the failure); they run
+        before the error goes up.
+        """
+        out = self.out
+        width = max(len(step.name) for step in steps)
+        outcomes = []
+        started = time.monotonic()
+        if self.planning:
+            print(f"# plan of {title}: facts are read from the server, nothing below runs\n", file=out)
+        for number, step in enumerate(steps, 1):
+            prefix = f"[{number:>2}/{len(steps)}] {step.name:<{width}}"
+            lead = "\r" if out.isatty() and not self.planning else ""
+            if lead:
+                print(f"{prefix} ...", file=out, end="", flush=True)
+            begun = time.monotonic()
+            try:
+                outcome = self.step(step, context)
+            except BaseException as error:
+                print(f"{lead}{prefix} FAILED after {time.monotonic() - begun:.1f} s", file=out, flush=True)
+                if cleanup is not None:
+                    self._clean_up(cleanup(context, [s.name for s in steps[:number - 1]], error))
+                raise
+            word = "FAILED" if outcome.failed else "changed" if outcome.changed else "ok"
+            detail = outcome.text()
+            print(f"{lead}{prefix} {word:<7} {time.monotonic() - begun:5.1f} s{'  ' + detail if detail else ''}",
+                  file=out, flush=True)
+            outcomes.append(outcome)
+        count = sum(o.changed for o in outcomes)
+        summary = "nothing changed" if count == 0 else f"{count} of {len(steps)} steps changed the server"
+        if self.planning:
+            summary = "nothing would change" if count == 0 else f"{count} of {len(steps)} steps would change the server"
+        print(f"{title}: {summary} ({time.monotonic() - started:.1f} s)", file=out, flush=True)
+        return outcomes

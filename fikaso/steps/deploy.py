@@ -1,0 +1,338 @@
+"""`fab deploy` and `fab rollback` as steps: each decides from the facts read under the site's lock.
+
+A deploy holds the site's lock (an atomic mkdir on the server, naming its holder) from the first
+round trip to the last; other sites are never blocked. Nothing touches the live release until the
+new one is installed and migrated, and the switch is checked through the proxy and undone at once
+if the site does not answer.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .. import records
+from ..commands import backup, php_image, release
+from ..commands.lock import LOCKED, lock_script, unlock_script
+from ..config import PANELS, Settings, Site
+from ..errors import FikasoError
+from ..facts import SiteState, migrations_run, site as site_fact
+from ..layout import Layout
+from ..plan import Action, Known, Outcome, Step, changed, unchanged
+from ..secrets import database_name
+from ..shell import cmd
+
+
+class Locked(FikasoError):
+    def __init__(self, site: str, holder: str):
+        try:
+            info = json.loads(holder)
+            who = f"{info.get('who', '?')} (pid {info.get('pid', '?')}, {info.get('action', '?')}, " \
+                  f"since {info.get('since', '?')})"
+        except ValueError:
+            info, who = {}, holder or "an unknown holder"
+        self.info = info
+        super().__init__(f"Another run holds the {site} lock: {who}",
+                         f"Wait for it to finish; if it is no longer running, free the lock with "
+                         f"`fab lock.release --panel={site}`")
+
+
+class NotSetUp(FikasoError):
+    def __init__(self, layout: Layout):
+        super().__init__(f"The stack is not set up under {layout.base} on this server", "Run `fab setup` first")
+
+
+class Unhealthy(FikasoError):
+    pass
+
+
+@dataclass
+class SiteRun:
+    """One deploy or rollback of one site: what it was asked, and the facts it has read."""
+
+    settings: Settings
+    site: Site
+    actor: records.Actor
+    action: str                    # "deploy" or "rollback"
+    release_id: str = field(default_factory=release.new_release_id)   # the new release (deploy)
+    commit: str = ""
+    target: str = ""               # the release to go back to (rollback; "" = the one before)
+    with_database: bool = False
+    verbose: bool = False
+    started: float = field(default_factory=time.monotonic)
+    known: Known = field(default_factory=Known)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.settings.base_dir)
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    @property
+    def panel(self) -> bool:
+        return self.site.name in PANELS
+
+    @property
+    def state(self) -> SiteState:
+        return self.known["site"]
+
+    def audit(self, result: str, **details) -> dict:
+        return records.audit_record(self.actor, self.action, self.name, result, time.monotonic() - self.started,
+                                    **details)
+
+
+# ---- what the facts say -----------------------------------------------------------------------
+
+def new_image(run: SiteRun) -> str:
+    """The PHP image the site moves to in this run ("" when it stays on the one it runs)."""
+    if not run.panel:
+        return ""
+    if run.action == "deploy":
+        image = php_image.tag(run.settings, run.state.uid)
+    else:
+        image = run.state.entry(rollback_target(run)).get("image", "")
+    return image if image and image != run.state.image else ""
+
+
+def pending_migrations(run: SiteRun) -> list[str]:
+    ran = run.known["migrations"]
+    return sorted(p.stem for p in (run.site.source / "database" / "migrations").glob("*.php") if p.stem not in ran)
+
+
+def snapshot_id(run: SiteRun) -> str:
+    """The pre-deploy backup's id, named after the release (backup ids are UTC times)."""
+    return f"{run.release_id[:8]}T{run.release_id[8:14]}Z"
+
+
+def takes_snapshot(run: SiteRun) -> bool:
+    return run.panel and bool(pending_migrations(run)) and run.settings.snapshot_before_migrations
+
+
+def rollback_target(run: SiteRun) -> str:
+    state = run.state
+    complete = state.complete_releases()
+    if run.target:
+        if run.target not in complete:
+            raise FikasoError(f"There is no release {run.target} of {run.name} on the server",
+                              f"Pick one of: {', '.join(complete) or 'none'} (`fab releases --panel={run.name}` "
+                              "lists them)")
+        target = run.target
+    else:
+        older = [r for r in complete if r < state.live and state.entry(r).get("result", "ok") == "ok"]
+        if not older:
+            raise FikasoError(f"{run.name} has no release older than the live one ({state.live or 'none'})",
+                              "There is nothing to roll back to; deploy a fixed release instead")
+        target = older[-1]
+    if target == state.live:
+        raise FikasoError(f"Release {target} is already live", "Name another with --release")
+    return target
+
+
+def rollback_snapshot(run: SiteRun) -> str:
+    """The snapshot recorded with the release a rollback leaves (for --with-database)."""
+    snapshot = run.state.entry(run.state.live).get("snapshot", "")
+    if run.with_database and not snapshot:
+        raise FikasoError(f"Release {run.state.live} of {run.name} recorded no pre-deploy database snapshot "
+                          "(it ran no migrations, or snapshots were off)",
+                          f"Roll back without --with-database, or restore a backup with "
+                          f"`fab backup.restore --id=ID --database={database_name(run.name)}`")
+    return snapshot if run.with_database else ""
+
+
+# ---- the steps both share -------------------------------------------------------------------
+
+def _locked(run: SiteRun):
+    def failure(result) -> Exception:
+        held = next((line[5:] for line in result.stdout.splitlines() if line.startswith("held=")), "")
+        return Locked(run.name, held) if result.exit_code == LOCKED else None
+    return failure
+
+
+def lock(run: SiteRun) -> Outcome:
+    """One round trip: take the lock, finish a move to another PHP image that a killed run left,
+    and read everything the run decides from."""
+    script = lock_script(run.layout, run.name, run.actor.holder(run.action, run.name, records.now_iso()))
+    if run.panel:
+        script += "\n" + php_image.recover_script(run.layout, run.name)
+    take = Action("taking the lock", script, reads=(site_fact(run.layout, run.name),), failure=_locked(run))
+
+    def judge(results) -> Outcome:
+        if not run.state.stack:
+            raise NotSetUp(run.layout)
+        notes = []
+        if "recovered=yes" in results[0].stdout.split():
+            notes.append("finished an interrupted move to another PHP image first")
+        if run.action == "deploy":
+            detail = f"held by {run.actor.name}; live release {run.state.live or 'none'}"
+        else:
+            target, left = rollback_target(run), run.state.live
+            rollback_snapshot(run)
+            detail = f"live {left}, going back to {target}"
+            migrated = run.state.entry(left).get("migrations", 0)
+            if migrated and not run.with_database:
+                notes.append(f"warning: release {left} ran {migrated} migration(s); release {target} may not "
+                             "expect the schema they left. Check the database before relying on it")
+        return unchanged("; ".join([detail, *notes]))
+    return unchanged("", take, judge=judge)
+
+
+def image(run: SiteRun) -> Outcome:
+    """Start a candidate PHP container on the image the release runs, when the panel runs another."""
+    if not run.panel:
+        return unchanged("static site: no PHP")
+    target = new_image(run)
+    if not target:
+        return unchanged(run.state.image or "as it is")
+    script = php_image.start_candidate_script(run.layout, run.name, target)
+    stdin = None
+    if run.action == "deploy":   # built here from dockerfiles/php unless the server has it
+        script = php_image.build_script(run.settings, target, run.state.uid) + "\n" + script
+        stdin = php_image.build_context().data
+    start = Action(f"{'building ' + target + ' and ' if stdin else ''}starting a candidate PHP container on it",
+                   script, stdin=stdin)
+
+    def judge(results) -> Outcome:
+        how = "built" if "image=built" in results[0].stdout.split() else "on the server"
+        return changed(f"{target} {how if stdin else ''}; a candidate container runs it until the switch")
+    return changed("", start, judge=judge)
+
+
+def switch(run: SiteRun) -> Outcome:
+    """Make the release live behind the health checks; on failure the live one stays live."""
+    target = run.release_id if run.action == "deploy" else rollback_target(run)
+    previous = run.state.live
+    moving_to = new_image(run)
+
+    def failure(result) -> Exception | None:
+        if result.exit_code != release.UNHEALTHY:
+            return None
+        live = f"{previous} stays live" if previous else "no release is live"
+        return Unhealthy(
+            f"Release {target} of {run.name} failed its health check ({release.health_path(run.name)} did not "
+            f"answer 2xx: {result.stderr.strip() or 'no answer'}); {live}",
+            f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why")
+    activate = Action("switching and checking through the proxy",
+                      release.activate_script(run.layout, run.site, target, previous or None,
+                                              image=moving_to or None), failure=failure)
+    return changed(f"{run.site.domain} answers from {target}{' on ' + moving_to if moving_to else ''}", activate)
+
+
+# ---- deploy -----------------------------------------------------------------------------------
+
+def upload(run: SiteRun) -> Outcome:
+    payload = release.payload(run.site.source, run.release_id, run.state.manifest)
+    size = len(payload.archive.data)
+    send = Action(f"uploading release {run.release_id} ({payload.sent} files)",
+                  release.upload_script(run.layout, run.name, run.release_id, run.state.live or None),
+                  stdin=payload.archive.data)
+    return changed(f"{run.release_id}: {payload.sent} files sent, {payload.linked} unchanged linked, "
+                   f"{size // 1024} KiB", send)
+
+
+def _migrations_fact(run: SiteRun):
+    return (migrations_run(run.layout, database_name(run.name)),) if run.panel else ()
+
+
+def snapshot(run: SiteRun) -> Outcome:
+    """Back up the panel's database when this release brings migrations it has not run."""
+    if not run.panel:
+        return unchanged("static site: no database")
+    pending = pending_migrations(run)
+    if not pending:
+        return unchanged("no pending migrations")
+    if not run.settings.snapshot_before_migrations:
+        return unchanged(f"{len(pending)} pending migration(s); snapshots are off")
+    database = database_name(run.name)
+    backup_id = snapshot_id(run)
+    take = Action(f"backing up {database} before {len(pending)} migration(s)",
+                  backup.now_script(run.layout, database, backup_id))
+    return changed(f"{database} backed up as {backup_id} before {len(pending)} pending migration(s)", take)
+
+
+def install(run: SiteRun) -> Outcome:
+    if not run.panel:
+        return unchanged("static site: nothing to install")
+    container = php_image.candidate(run.name) if new_image(run) else None
+    work = Action("composer install, migrations and caches in the PHP container",
+                  release.install_script(run.layout, run.name, run.release_id, run.state.uid, container),
+                  stream=run.verbose)
+    return changed(f"{len(pending_migrations(run))} migration(s) run", work)
+
+
+def deploy_record(run: SiteRun, result: str, reason: str = "") -> dict:
+    migrations = len(pending_migrations(run)) if run.panel else 0
+    return records.release_record(run.release_id, run.actor, run.commit, result, migrations=migrations,
+                                  image=new_image(run) or run.state.image,
+                                  snapshot=snapshot_id(run) if takes_snapshot(run) else "", reason=reason)
+
+
+def finish(run: SiteRun) -> Outcome:
+    """Prune, record, and free the lock: the last round trip of a deploy."""
+    keep = run.settings.keep_releases
+    doomed = release.prune_candidates(run.state.complete_releases() + [run.release_id], keep,
+                                      {run.release_id, run.state.live})
+    script = "\n".join(part for part in [
+        release.prune_script(run.layout, run.name, doomed),
+        records.record_script(run.layout, run.name, deploy_record(run, "ok"),
+                              run.audit("ok", release=run.release_id, commit=run.commit)),
+        unlock_script(run.layout, run.name)] if part)
+    return changed(f"kept {keep} releases, pruned {len(doomed)}",
+                   Action("pruning old releases, recording and freeing the lock", script))
+
+
+DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image),
+                Step("snapshot", snapshot, reads=_migrations_fact), Step("install", install),
+                Step("switch", switch), Step("finish", finish))
+
+
+def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> list[Action]:
+    """After a failure: the live release is as it was; remove what the run left, record why, unlock."""
+    if "site" not in run.known.values:      # the lock was never ours
+        return []
+    unlock = unlock_script(run.layout, run.name)
+    if isinstance(error, NotSetUp):
+        return [Action("freeing the lock", unlock)]
+    reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    lines = []
+    if "switch" not in done:
+        # The failed release never stayed live (activation switched back), so it can go.
+        if "image" in done and new_image(run):
+            lines += php_image.remove_candidate_lines(run.name)
+        lines.append(cmd("rm", "-rf", run.layout.release(run.name, run.release_id)))
+    lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", reason),
+                                    run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
+              unlock]
+    return [Action("recording the failure and freeing the lock", "\n".join(lines))]
+
+
+# ---- rollback ---------------------------------------------------------------------------------
+
+def database(run: SiteRun) -> Outcome:
+    snapshot_of_left = rollback_snapshot(run)
+    if not snapshot_of_left:
+        return unchanged("code only")
+    name = database_name(run.name)
+    restore = Action(f"restoring {name} from the snapshot {snapshot_of_left}",
+                     backup.restore_script(run.layout, snapshot_of_left, name))
+    return changed(f"{name} restored from {snapshot_of_left} (a safety backup was taken first)", restore)
+
+
+def rollback_finish(run: SiteRun) -> Outcome:
+    audit = run.audit("ok", release=rollback_target(run), left=run.state.live,
+                      database=rollback_snapshot(run) or None)
+    script = "\n".join([records.record_script(run.layout, run.name, None, audit), unlock_script(run.layout, run.name)])
+    return unchanged("", Action("recording and freeing the lock", script))
+
+
+ROLLBACK_STEPS = (Step("lock", lock), Step("image", image), Step("database", database), Step("switch", switch),
+                  Step("finish", rollback_finish))
+
+
+def rollback_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> list[Action]:
+    if "site" not in run.known.values:
+        return []
+    lines = php_image.remove_candidate_lines(run.name) if "image" in done and "switch" not in done else []
+    return [Action("freeing the lock", "\n".join([*lines, unlock_script(run.layout, run.name)]))]

@@ -1,0 +1,254 @@
+"""`fab setup` as steps: bring a fresh VPS to the whole running stack; on a second run, change nothing.
+
+Every step decides from the facts read at the start (one round trip) whether it has work to do.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import archive, bundle, records
+from ..commands import database, php_image, release
+from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
+from ..commands.lock import LOCKED
+from ..config import PANELS, Settings, Site
+from ..errors import FikasoError
+from ..facts import StackFacts, database_logins, stack
+from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
+from ..plan import Action, Known, Outcome, Step, changed, unchanged
+from ..secrets import Secrets, database_name
+from ..shell import cmd, q
+from .proxy import proxy_config
+
+@dataclass
+class SetupRun:
+    settings: Settings
+    secrets: Secrets
+    actor: records.Actor
+    release_id: str = field(default_factory=release.new_release_id)
+    known: Known = field(default_factory=Known)
+    _bundle: archive.Archive | None = None
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.settings.base_dir)
+
+    @property
+    def facts(self) -> StackFacts:
+        return self.known["stack"]
+
+    def bundle(self) -> archive.Archive:
+        """The stack bundle for this server (made once; it depends on the settings and the app uid)."""
+        if self._bundle is None:
+            self._bundle = make_bundle(self.settings, self.facts.uid)
+        return self._bundle
+
+    @property
+    def bundle_changed(self) -> bool:
+        return self.facts.bundle_hash != self.bundle().sha256
+
+
+# ---- pure builders of remote scripts -------------------------------------------------------
+
+def layout_script(layout: Layout, facts: StackFacts) -> str:
+    lines = []
+    if facts.base_state == "missing":
+        parent_make = cmd("mkdir", "-p", layout.base)
+        sudo_make = cmd("sudo", "-n", "install", "-d", "-o", facts.uid, "-g", facts.uid, layout.base)
+        lines.append(f"{parent_make} 2>/dev/null || {sudo_make}" if facts.sudo else parent_make)
+    lines.append(cmd("mkdir", "-p", *layout.folders()))
+    # Private keys live under certificates/: only the deploy user (and root) may look in.
+    lines.append(cmd("chmod", "700", layout.secrets, layout.certificates))
+    return "\n".join(lines)
+
+
+def secrets_archive(secrets: Secrets) -> archive.Archive:
+    # The password files are read inside the mysql container by its own user, so they are 0644
+    # inside the 0700 secrets folder; the .env files are read by the app's own uid: 0600.
+    entries = {f"secrets/{name}": (data, 0o644) for name, data in secrets.files().items()}
+    for panel, env in secrets.env_files.items():
+        entries[f"panels/{panel}/shared/.env"] = (env, 0o600)
+    return archive.files(entries)
+
+
+def extract_script(target, hash_file, sha: str) -> str:
+    """Unpack the tar arriving on stdin into `target`, then record its hash."""
+    return "\n".join([
+        cmd("tar", "-x", "-p", "--no-same-owner", "-C", target),
+        f"printf '%s\\n' {q(sha)} > {q(hash_file)}",
+    ])
+
+
+def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, str]:
+    return {
+        "FIKASO_BASE": str(settings.base_dir),
+        "FIKASO_MYSQL_IMAGE": settings.images["mysql"],
+        "FIKASO_NGINX_IMAGE": settings.images["nginx"],
+        "FIKASO_CERTBOT_IMAGE": settings.images["certbot"],
+        "FIKASO_PHP_IMAGE": default_image,
+        "FIKASO_APP_UID": uid,
+        "FIKASO_LOCKED_EXIT": str(LOCKED),
+        "COMPOSE_FILE": php_image.compose_files(),
+    }
+
+
+def make_bundle(settings: Settings, uid: str) -> archive.Archive:
+    image = php_image.tag(settings, uid)
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "stack"
+        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, uid, image))
+        # The bundle is built here from known files: ship all of it, its compose .env included.
+        return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
+
+
+# ---- the steps --------------------------------------------------------------------------------
+
+def docker(run: SetupRun) -> Outcome:
+    facts = run.facts
+    if not facts.docker:
+        raise FikasoError(
+            f"User {facts.user} on the server cannot use the Docker engine (docker version found no server)",
+            "Install Docker (apt-get install docker.io on Debian/Ubuntu), start it, and add the user to the "
+            f"docker group: sudo usermod -aG docker {facts.user}, then log in again")
+    if not facts.compose:
+        raise FikasoError("Docker Compose v2 (`docker compose`) is not installed on the server",
+                          "Install the compose plugin (apt-get install docker-compose-plugin from Docker's "
+                          "repository, or the docker-compose binary as a CLI plugin)")
+    return unchanged(f"docker {facts.docker}, compose {facts.compose}")
+
+
+def folders(run: SetupRun) -> Outcome:
+    facts = run.facts
+    if facts.base_state == "readonly" or (facts.base_state == "missing" and not facts.sudo and
+                                          not facts.parent_writable):
+        raise FikasoError(
+            f"User {facts.user} cannot create or write {run.layout.base} on the server",
+            f"Create it once as root: sudo install -d -o {facts.user} -g {facts.user} {run.layout.base}, "
+            "or set fikaso.base_dir in fabric.yaml to a folder the user owns")
+    if not facts.folders_missing:
+        return unchanged(str(run.layout.base))
+    return changed(str(run.layout.base), Action("creating the folders", layout_script(run.layout, facts)))
+
+
+def secrets(run: SetupRun) -> Outcome:
+    payload = secrets_archive(run.secrets)
+    if run.facts.secrets_hash == payload.sha256:
+        return unchanged()
+    return changed("passwords and .env files uploaded",
+                   Action("uploading the secrets",
+                          extract_script(run.layout.base, run.layout.secrets / SECRETS_HASH_FILE, payload.sha256),
+                          stdin=payload.data))
+
+
+def stack_bundle(run: SetupRun) -> Outcome:
+    made = run.bundle()
+    if not run.bundle_changed:
+        return unchanged(made.sha256[:12])
+    script = "\n".join([extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, made.sha256),
+                        php_image.missing_pins_script(run.layout, php_image.tag(run.settings, run.facts.uid))])
+    return changed(f"{made.sha256[:12]}, {len(made.data) // 1024} KiB",
+                   Action("uploading the stack bundle", script, stdin=made.data))
+
+
+def php(run: SetupRun) -> Outcome:
+    tag = php_image.tag(run.settings, run.facts.uid)
+    others = [p for p in PANELS if (s := run.facts.services.get(f"{p}_panel")) and s.image and s.image != tag]
+    later = f" ({', '.join(others)}: with the next deploy)" if others else ""
+    if tag in run.facts.images:
+        return unchanged(tag + later)
+    return changed(tag + later, Action(f"building the PHP image {tag}",
+                                       php_image.build_script(run.settings, tag, run.facts.uid),
+                                       stdin=php_image.build_context().data))
+
+
+def mysql(run: SetupRun) -> Outcome:
+    service = run.facts.services.get("mysql")
+    if service is not None and service.healthy and not run.bundle_changed:
+        return unchanged("healthy")
+    return changed("healthy", Action("starting MySQL", start_script(run.layout, "mysql")))
+
+
+def databases(run: SetupRun) -> Outcome:
+    names = ", ".join(database_name(p) for p in PANELS)
+    if run.known["database_logins"]:
+        return unchanged(names)
+    def still_failing(result) -> Exception:
+        return FikasoError(
+            "The panel database users still cannot log in after the bootstrap; the MySQL root password on the "
+            "server may differ from secrets/mysql_root_password",
+            "Compare them; `fab logs --service=mysql` shows the server's view")
+    return changed("databases and users ensured",
+                   Action("creating the databases and users", database.bootstrap_script(run.layout)),
+                   Action("checking the databases", database.logins_check(run.layout), failure=still_failing))
+
+
+def install_site(site: Site):
+    def decide(run: SetupRun) -> Outcome:
+        live = run.facts.live.get(site.name)
+        if live:
+            return unchanged(f"live release {live} (ship changes with a deploy)")
+        layout, release_id = run.layout, run.release_id
+        sending = release.payload(site.source, release_id, {})
+        actions = [Action(f"uploading {site.name} release {release_id}",
+                          release.upload_script(layout, site.name, release_id, None), stdin=sending.archive.data)]
+        image = ""
+        if site.name in PANELS:
+            actions += [Action(f"starting {site.name}'s PHP-FPM", start_script(layout, f"{site.name}_panel")),
+                        Action(f"installing {site.name} (composer, migrations, caches)",
+                               release.install_script(layout, site.name, release_id, run.facts.uid))]
+            # What the panel's pin names: the image it ran before, or the one built now.
+            service = run.facts.services.get(f"{site.name}_panel")
+            image = service.image if service and service.image else php_image.tag(run.settings, run.facts.uid)
+        record = records.release_record(release_id, run.actor, records.source_commit(site.source), "ok",
+                                        image=image, note="installed by setup")
+        actions.append(Action(f"switching {site.name}",
+                              release.switch_script(layout, site.name, release_id) + "\n" +
+                              records.record_script(layout, site.name, record, None)))
+        return changed(f"release {release_id}", *actions)
+    return Step(f"install {site.name}", decide)
+
+
+def proxy_step(run: SetupRun) -> Outcome:
+    return proxy_config(run.settings, run.layout, run.facts)
+
+
+def services(run: SetupRun) -> Outcome:
+    if run.facts.all_healthy() and not run.bundle_changed:
+        return unchanged(f"{len(SERVICES)} services healthy")
+    actions = [Action("starting every service", start_script(run.layout))]
+    if run.bundle_changed:
+        # Config folders are mounted, so running nginx see new files; they read them on reload.
+        actions.append(Action("reloading nginx with the new configuration", reload_every_nginx_script(run.layout)))
+    return changed(f"{len(SERVICES)} services healthy", *actions)
+
+
+def check_sites(run: SetupRun) -> Outcome:
+    actions = []
+    for site in run.settings.sites:
+        path = release.health_path(site.name)
+
+        def silent(result, site=site, path=path) -> Exception:
+            return FikasoError(
+                f"{site.domain} does not answer through the proxy ({path}): "
+                f"{(result.stderr or result.stdout).strip()[-300:] or 'no response'}",
+                f"Look at `fab logs --service={site.name}_nginx` and `fab status`")
+        actions.append(Action(f"checking {site.domain}", release.check_site_script(run.layout, site.domain, path),
+                              failure=silent))
+    return unchanged(f"{len(actions)} sites answer through the proxy", *actions)
+
+
+def setup_steps(settings: Settings) -> list[Step]:
+    return [
+        Step("docker", docker, reads=lambda run: (stack(run.layout),)),
+        Step("folders", folders),
+        Step("secrets", secrets),
+        Step("bundle", stack_bundle),
+        Step("php image", php),
+        Step("mysql", mysql),
+        Step("databases", databases, reads=lambda run: (database_logins(run.layout),)),
+        *(install_site(site) for site in settings.sites),
+        Step("proxy", proxy_step),
+        Step("services", services),
+        Step("sites", check_sites),
+    ]

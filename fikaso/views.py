@@ -1,0 +1,79 @@
+"""What users read: the tables of `fab status`, `fab certs.status` and `fab backup.list`."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .commands.compose import SERVICES, SITES
+from .facts import Backup, CertificateFacts, StackFacts
+from .layout import Layout
+
+
+def render_status(facts: StackFacts, layout: Layout) -> str:
+    disk = facts.disk or "?"
+    rows = [f"{'SERVICE':<16} {'STATE':<10} HEALTH"]
+    for name in SERVICES:
+        service = facts.services.get(name)
+        rows.append(f"{name:<16} {service.state if service else 'absent':<10} "
+                    f"{(service.health or '-') if service else '-'}")
+    rows.append("")
+    rows.append(f"{'SITE':<16} LIVE RELEASE")
+    for site in SITES:
+        rows.append(f"{site:<16} {facts.live.get(site, 'none')}")
+    rows.append("")
+    rows.append(f"disk used by {layout.base}: {disk}")
+    healthy = sum(1 for name in SERVICES if name in facts.services and facts.services[name].healthy)
+    rows.append(f"{healthy} of {len(SERVICES)} services running and healthy")
+    return "\n".join(rows)
+
+
+def render_certificates(found: CertificateFacts, now: datetime) -> str:
+    certificates, renewal = found.certificates, found.renewal
+    rows = [("DOMAIN", "ISSUER", "EXPIRES (UTC)", "DAYS LEFT")]
+    for domain, cert in certificates.items():
+        if cert is None:
+            rows.append((domain, "-", "-", "no certificate: HTTP only (fab certs.issue)"))
+        else:
+            days = cert.days_left(now)
+            rows.append((domain, cert.issuer, cert.expires.strftime("%Y-%m-%d %H:%M"),
+                         f"{days}" + ("  EXPIRED" if days < 0 else "  renew soon" if days < 14 else "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    out = ["  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:3])) + "  " + row[3] for row in rows]
+    if renewal:
+        minute, hours = renewal.split()[:2]
+        times = " and ".join(f"{int(hour):02d}:{int(minute):02d}" for hour in hours.split(","))
+        out.append(f"renewal: by cron at {times} server time, reloading the proxy when a certificate "
+                   "changes (log: state/certs.log)")
+    else:
+        out.append("renewal: not scheduled (fab certs.issue schedules it)")
+    return "\n".join(out)
+
+
+def _age(backup_id: str, now: datetime) -> str:
+    try:
+        made = datetime.strptime(backup_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return "?"
+    seconds = int((now - made).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""
+
+
+def render_backups(backups: list[Backup], now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    rows = [f"{'BACKUP':<18} {'AGE':>5} {'SIZE':>10}  {'DATABASES':<42} VERIFIED"]
+    for backup in backups:
+        backup_id, size, databases, verified = backup.id, backup.size, backup.databases, backup.verified
+        rows.append(f"{backup_id:<18} {_age(backup_id, now):>5} {_size(int(size)):>10}  {databases:<42} {verified}")
+    if len(rows) == 1:
+        rows.append("(no backups yet: `fab backup.now` makes one)")
+    return "\n".join(rows)
