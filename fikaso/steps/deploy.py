@@ -98,7 +98,10 @@ def new_image(run: SiteRun) -> str:
 
 
 def pending_migrations(run: SiteRun) -> list[str]:
-    ran = run.known["migrations"]
+    """The release's migrations its database has not run (none before the snapshot step read them)."""
+    ran = run.known.get("migrations")
+    if ran is None:
+        return []
     return sorted(p.stem for p in (run.site.source / "database" / "migrations").glob("*.php") if p.stem not in ran)
 
 
@@ -262,8 +265,7 @@ def install(run: SiteRun) -> Outcome:
     return changed(f"{len(pending_migrations(run))} migration(s) run", work)
 
 
-def deploy_record(run: SiteRun, result: str, reason: str = "") -> dict:
-    migrations = len(pending_migrations(run)) if run.panel else 0
+def deploy_record(run: SiteRun, result: str, migrations: int, reason: str = "") -> dict:
     return records.release_record(run.release_id, run.actor, run.commit, result, migrations=migrations,
                                   image=new_image(run) or run.state.image,
                                   snapshot=snapshot_id(run) if takes_snapshot(run) else "", reason=reason)
@@ -276,7 +278,7 @@ def finish(run: SiteRun) -> Outcome:
                                       {run.release_id, run.state.live})
     script = "\n".join(part for part in [
         release.prune_script(run.layout, run.name, doomed),
-        records.record_script(run.layout, run.name, deploy_record(run, "ok"),
+        records.record_script(run.layout, run.name, deploy_record(run, "ok", len(pending_migrations(run))),
                               run.audit("ok", release=run.release_id, commit=run.commit)),
         unlock_script(run.layout, run.name)] if part)
     return changed(f"kept {keep} releases, pruned {len(doomed)}",
@@ -302,7 +304,8 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
         if "image" in done and new_image(run):
             lines += php_image.remove_candidate_lines(run.name)
         lines.append(cmd("rm", "-rf", run.layout.release(run.name, run.release_id)))
-    lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", reason),
+    migrated = len(pending_migrations(run)) if "install" in done else 0
+    lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
               unlock]
     return [Action("recording the failure and freeing the lock", "\n".join(lines))]

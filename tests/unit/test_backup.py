@@ -3,7 +3,10 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from fikaso import backup
+from fikaso import facts
+from fikaso.commands import backup
+from fikaso.plan import Values
+from fikaso.views import render_backups
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 
@@ -24,14 +27,15 @@ def test_unknown_database_is_refused_before_anything_runs():
 
 
 def test_list_shows_age_size_databases_and_verification():
-    text = "20261124T034444Z\t10445\tfikaso_admin,fikaso_store\tok\n20261120T000000Z\t5\tfikaso_store\tFAILED\n"
-    table = backup.render_list(text, now=datetime(2026, 11, 24, 5, 44, 44, tzinfo=timezone.utc)).splitlines()
+    text = "backup=20261124T034444Z\t10445\tfikaso_admin,fikaso_store\tok\nbackup=20261120T000000Z\t5\tfikaso_store\tFAILED\n"
+    listed = facts.backups(LAYOUT).parse(Values.parse(text))
+    table = render_backups(listed, now=datetime(2026, 11, 24, 5, 44, 44, tzinfo=timezone.utc)).splitlines()
     assert table[1].split() == ["20261120T000000Z", "4d", "5", "B", "fikaso_store", "FAILED"]
     assert table[2].split() == ["20261124T034444Z", "2h", "10.2", "KiB", "fikaso_admin,fikaso_store", "ok"]
 
 
 def test_an_empty_list_says_how_to_make_a_backup():
-    assert "fab backup.now" in backup.render_list("")
+    assert "fab backup.now" in render_backups([])
 
 
 def test_restore_names_the_backup_and_optionally_one_database():
@@ -43,7 +47,7 @@ def test_restore_names_the_backup_and_optionally_one_database():
 
 
 def test_pull_reads_sizes_and_checksums_in_one_listing():
-    from fikaso.pull import fetch_script, parse_files
-    sizes, sums = parse_files("10 a.sql.zst\n5 manifest\nsum abc  a.sql.zst\n")
-    assert sizes == {"a.sql.zst": 10, "manifest": 5} and sums == {"a.sql.zst": "abc"}
-    assert fetch_script(LAYOUT, "1", "a.sql.zst", 4) == "tail -c +5 /srv/fikaso/backups/1/a.sql.zst"
+    files = facts.backup_files(LAYOUT, "1").parse(
+        Values.parse("exists=yes\nfile=10 a.sql.zst\nfile=5 manifest\nsum=abc  a.sql.zst\n"))
+    assert files.exists and files.sizes == {"a.sql.zst": 10, "manifest": 5} and files.sums == {"a.sql.zst": "abc"}
+    assert backup.fetch_script(LAYOUT, "1", "a.sql.zst", 4) == "tail -c +5 /srv/fikaso/backups/1/a.sql.zst"

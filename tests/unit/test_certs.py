@@ -1,4 +1,5 @@
 """Certificates: the exact certbot and renewal commands, and what is read back from the server."""
+import base64
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
@@ -7,10 +8,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fikaso import certs, proxy
+from fikaso import facts
+from fikaso.commands import certbot as certs
+from fikaso.commands import proxy
+from fikaso.plan import Values
+from fikaso.views import render_certificates
 from fikaso.config import load_settings
 from fikaso.layout import Layout
-from fikaso.remote import Result
 
 from .helpers import ROOT, shipped_section
 
@@ -70,13 +74,18 @@ def _pem(issuer: str, days: int) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _b64(pem: str) -> str:
+    return base64.b64encode(pem.encode()).decode()
+
+
 def test_status_shows_issuer_expiry_and_days_left_and_domains_without_one():
-    text = ("domain=store.fikaso.test\n" + _pem("Pebble Intermediate CA 1a2b", 89) +
-            "domain=fikaso.test\n"
+    fact = facts.certificates(LAYOUT, ["store.fikaso.test", "fikaso.test"])
+    text = ("cert0=" + _b64(_pem("Pebble Intermediate CA 1a2b", 89)) + "\n"
             "renewal=17 3,15 * * * /srv/fikaso/stack/bin/fikaso-certs renew >> x 2>&1 # fikaso-certs renewal\n")
-    found, renewal = certs.parse_status(text)
-    assert found["fikaso.test"] is None and found["store.fikaso.test"].serial == 42
-    table = certs.render_status(found, renewal, datetime.now(timezone.utc)).splitlines()
+    found = fact.parse(Values.parse(text))
+    assert found.certificates["fikaso.test"] is None and found.certificates["store.fikaso.test"].serial == 42
+    assert "base64 -w0 /srv/fikaso/certificates/live/store.fikaso.test/cert.pem" in fact.script
+    table = render_certificates(found, datetime.now(timezone.utc)).splitlines()
     assert table[1].split()[:5] == ["store.fikaso.test", "Pebble", "Intermediate", "CA", "1a2b"]
     assert table[1].endswith("  89")
     assert "no certificate: HTTP only (fab certs.issue)" in table[2]
@@ -84,8 +93,8 @@ def test_status_shows_issuer_expiry_and_days_left_and_domains_without_one():
 
 
 def test_a_certificate_close_to_expiry_is_flagged():
-    found, _ = certs.parse_status("domain=store.fikaso.test\n" + _pem("R11", 5))
-    assert "5  renew soon" in certs.render_status(found, "", datetime.now(timezone.utc))
+    found = facts.certificates(LAYOUT, ["store.fikaso.test"]).parse(Values.parse("cert0=" + _b64(_pem("R11", 5))))
+    assert "5  renew soon" in render_certificates(found, datetime.now(timezone.utc))
 
 
 def test_failure_reason_is_the_acme_problem_certbot_reports():
@@ -98,7 +107,7 @@ Hint: The Certificate Authority failed to download the temporary challenge files
 Some challenges have failed.
 Ask for help or search for solutions at https://community.letsencrypt.org. See the logfile /etc/letsencrypt/logs/letsencrypt.log or re-run Certbot with -v for more details.
 """
-    kind, detail = certs.failure_reason(Result("", output, 1))
+    kind, detail = certs.failure_reason(output, 1)
     assert kind == "connection"
     assert detail == "127.0.0.1: Fetching http://store.fikaso.test/.well-known/acme-challenge/x: Connection refused"
     assert "DNS A/AAAA records" in certs.advice(kind, "store.fikaso.test", LAYOUT)
@@ -108,7 +117,7 @@ def test_failure_without_an_acme_problem_keeps_the_telling_line():
     output = ("Saving debug log to /etc/letsencrypt/logs/letsencrypt.log\n"
               "An unexpected error occurred:\nrequests.exceptions.SSLError: certificate verify failed\n"
               "Ask for help or search for solutions at https://community.letsencrypt.org.\n")
-    assert certs.failure_reason(Result("", output, 1)) == ("", "requests.exceptions.SSLError: certificate verify failed")
+    assert certs.failure_reason(output, 1) == ("", "requests.exceptions.SSLError: certificate verify failed")
 
 
 def test_proxy_config_is_checked_in_a_one_off_container_before_it_replaces_the_live_one():

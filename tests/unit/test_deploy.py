@@ -1,4 +1,5 @@
-"""Deploy's pure parts asserted exactly, and its failure paths with a scripted remote."""
+"""Deploy's pure parts asserted exactly, its failure paths with a scripted server, and its plan
+checked against its run."""
 import io
 import json
 import socket
@@ -6,19 +7,24 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from fikaso import deploy
+from fikaso import facts, records
+from fikaso.commands import lock
 from fikaso.config import load_settings
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
+from fikaso.plan import FACT_HEADER, Values
 from fikaso.remote import Result
+from fikaso.runner import Runner
+from fikaso.steps import deploy
+from tasks.deploy import run_site
 
-from .helpers import ROOT, shipped_section
+from .helpers import ROOT, ScriptedRemote, shipped_section
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 
 
 def test_lock_is_an_atomic_mkdir_that_names_its_holder():
-    assert deploy.lock_script(LAYOUT, "store", {"who": "ana@laptop"}).splitlines() == [
+    assert lock.lock_script(LAYOUT, "store", {"who": "ana@laptop"}).splitlines() == [
         "mkdir -p /srv/fikaso/state/locks",
         "if mkdir /srv/fikaso/state/locks/store 2>/dev/null; then",
         "  printf '%s\\n' '{\"who\": \"ana@laptop\"}' > /srv/fikaso/state/locks/store/holder",
@@ -29,14 +35,11 @@ def test_lock_is_an_atomic_mkdir_that_names_its_holder():
     ]
 
 
-def test_finish_prunes_records_and_unlocks_in_one_script():
-    lines = deploy.finish_script(LAYOUT, "landing", doomed=["1"], release_record={"id": "3"},
-                                 audit_record={"result": "ok"}).splitlines()
+def test_records_go_to_the_release_log_and_the_audit_log():
+    lines = records.record_script(LAYOUT, "landing", {"id": "3"}, {"result": "ok"}).splitlines()
     assert lines == [
-        "rm -rf /srv/fikaso/landing/releases/1",
         "printf '%s\\n' '{\"id\": \"3\"}' >> /srv/fikaso/state/landing.releases.jsonl",
         "printf '%s\\n' '{\"result\": \"ok\"}' >> /srv/fikaso/state/audit.log",
-        "rm -rf /srv/fikaso/state/locks/landing",
     ]
 
 
@@ -54,8 +57,12 @@ manifest=abc 644 app/x.php
 """
 
 
+def parse_state(text: str) -> facts.SiteState:
+    return facts.parse_site(Values.parse(text))
+
+
 def test_state_is_parsed_from_one_read():
-    state = deploy.parse_state(STATE)
+    state = parse_state(STATE)
     assert state.stack and state.live == "2" and state.uid == "1000" and state.image == "fikaso/php:abc"
     assert state.complete_releases() == ["1", "2"]
     assert state.entry("2")["migrations"] == 2
@@ -63,59 +70,57 @@ def test_state_is_parsed_from_one_read():
 
 
 def test_releases_table_marks_the_live_one():
-    table = deploy.releases_table(deploy.parse_state(STATE)).splitlines()
+    table = records.releases_table(parse_state(STATE)).splitlines()
     assert table[0].split() == ["RELEASE", "LIVE", "WHEN", "BY", "COMMIT", "PHP", "IMAGE", "RESULT"]
     assert table[2].split() == ["2", "*", "2026-11-24T02:00:00Z", "bo@ci", "-", "abc", "ok"]
     assert table[1].split() == ["1", "2026-11-24T01:00:00Z", "ana@laptop", "c1", "-", "ok"]
 
 
-class ScriptedRemote:
-    """Answers each run with the next scripted Result and remembers the scripts."""
-
-    def __init__(self, *results):
-        self.results = list(results)
-        self.scripts = []
-        self.channels = 0
-
-    def run(self, script, *, label, stdin=None, check=True, echo=None):
-        self.scripts.append(script)
-        self.channels += 1
-        return self.results.pop(0) if self.results else Result("", "", 0)
+def state_answer(text: str, code: int = 0) -> Result:
+    return Result(f"{FACT_HEADER} site\n{text}", "", code)
 
 
-def make_run(remote, cls=deploy.Deploy, **kwargs):
+def make_run(action="deploy", **kwargs):
     settings = load_settings(shipped_section(), root=ROOT)
-    return cls(settings=settings, site=settings.panel("store"), remote=remote, reader=remote,
-               actor=deploy.Actor("ana", "laptop", 1), action=cls.__name__.lower(), **kwargs)
+    return deploy.SiteRun(settings=settings, site=settings.panel("store"), actor=records.Actor("ana", "laptop", 1),
+                          action=action, **kwargs)
+
+
+def run_deploy(remote, run, out=None):
+    steps, cleanup = ((deploy.DEPLOY_STEPS, deploy.deploy_cleanup) if run.action == "deploy"
+                      else (deploy.ROLLBACK_STEPS, deploy.rollback_cleanup))
+    run_site(Runner.on(remote, out=out or io.StringIO()), run, steps, cleanup)
 
 
 def test_a_held_lock_names_its_holder_and_changes_nothing():
     holder = json.dumps({"who": "bo@ci", "host": "ci-runner", "pid": 7, "action": "deploy store", "since": "x"})
-    remote = ScriptedRemote(Result(f"held={holder}\n", "", deploy.LOCKED))
+    remote = ScriptedRemote(Result(f"held={holder}\n", "", lock.LOCKED))
     with pytest.raises(FikasoError, match="Another run holds the store lock: bo@ci .*fab lock.release"):
-        deploy.deploy(make_run(remote), io.StringIO())
+        run_deploy(remote, make_run())
     assert len(remote.scripts) == 1
 
 
 def test_a_lock_left_by_a_dead_process_on_this_machine_is_taken_over(mocker):
     holder = json.dumps({"who": "ana@laptop", "host": socket.gethostname(), "pid": 999999})
     mocker.patch("os.kill", side_effect=ProcessLookupError)
-    remote = ScriptedRemote(Result(f"held={holder}\n", "", deploy.LOCKED), Result("", "", 0),
-                            Result("stack=yes\nlive=1\nrelease=1\n", "", 0))
-    run = make_run(remote)
+    remote = ScriptedRemote(Result(f"held={holder}\n", "", lock.LOCKED), Result("", "", 0),
+                            state_answer("stack=yes\nlive=1\nrelease=1\n"))
+    run = make_run()
     out = io.StringIO()
-    run.step_lock(out)
+    mocker.patch.object(deploy.release, "payload", side_effect=OSError("stop after the lock"))
+    with pytest.raises(OSError):
+        run_deploy(remote, run, out)
     assert "no longer running; taking it over" in out.getvalue()
     assert remote.scripts[1] == "rm -rf /srv/fikaso/state/locks/store"
-    assert run.locked and run.previous == "1"
+    assert "lock     ok" in out.getvalue() and "live release 1" in out.getvalue()
 
 
-def test_a_failed_step_records_the_failure_and_frees_the_lock(mocker, tmp_path):
-    remote = ScriptedRemote(Result("stack=yes\nlive=1\nrelease=1\nuid=1000\n", "", 0))
-    run = make_run(remote)
+def test_a_failed_step_records_the_failure_and_frees_the_lock(mocker):
+    remote = ScriptedRemote(state_answer("stack=yes\nlive=1\nrelease=1\nuid=1000\n"))
+    run = make_run()
     mocker.patch.object(deploy.release, "payload", side_effect=OSError("disk on fire"))
     with pytest.raises(OSError):
-        deploy.deploy(run, io.StringIO())
+        run_deploy(remote, run)
     cleanup = remote.scripts[-1]
     assert cleanup.startswith(f"rm -rf /srv/fikaso/panels/store/releases/{run.release_id}\n")
     assert '"result": "failed"' in cleanup and "disk on fire" in cleanup
@@ -123,19 +128,20 @@ def test_a_failed_step_records_the_failure_and_frees_the_lock(mocker, tmp_path):
 
 
 def test_rollback_without_an_older_release_says_so():
-    remote = ScriptedRemote(Result("stack=yes\nlive=1\nrelease=1\n", "", 0))
+    remote = ScriptedRemote(state_answer("stack=yes\nlive=1\nrelease=1\n"))
     with pytest.raises(FikasoError, match="no release older than the live one"):
-        deploy.rollback(make_run(remote, deploy.Rollback), io.StringIO())
+        run_deploy(remote, make_run("rollback"))
     assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"
 
 
 def test_rollback_to_an_unknown_release_lists_the_known_ones():
-    remote = ScriptedRemote(Result("stack=yes\nlive=2\nrelease=1\nrelease=2\n", "", 0))
+    remote = ScriptedRemote(state_answer("stack=yes\nlive=2\nrelease=1\nrelease=2\n"))
     with pytest.raises(FikasoError, match="no release 9 of store.*Pick one of: 1, 2"):
-        deploy.rollback(make_run(remote, deploy.Rollback, target="9"), io.StringIO())
+        run_deploy(remote, make_run("rollback", target="9"))
 
 
 def test_deploy_before_setup_asks_for_setup():
-    remote = ScriptedRemote(Result("stack=no\n", "", 0))
+    remote = ScriptedRemote(state_answer("stack=no\n"))
     with pytest.raises(FikasoError, match="Run `fab setup` first"):
-        deploy.deploy(make_run(remote), io.StringIO())
+        run_deploy(remote, make_run())
+    assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"

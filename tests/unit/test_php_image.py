@@ -3,7 +3,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from fikaso import php_image, release
+from fikaso.commands import php_image, release
 from fikaso.config import Site, load_settings
 from fikaso.layout import Layout
 
@@ -82,7 +82,8 @@ def test_a_route_change_reloads_nginx_and_waits_until_new_connections_take_it():
     lines = php_image.route_lines(LAYOUT, "store", CANDIDATE, None)
     assert lines[0] == "mkdir -p /srv/fikaso/panels/store/php-fpm"
     assert "set $php_fpm_live fikaso_store_panel_next:9000;\nset $php_fpm_next store_panel:9000;\n" in lines[1]
-    assert lines[3] == "cd /srv/fikaso/stack && docker compose exec -T store_nginx nginx -s reload 2>/dev/null"
+    assert lines[3] == ("cd /srv/fikaso/stack && docker compose exec -T store_nginx sh -c 'nginx -t -q && nginx -s reload' "
+                        "2>/dev/null")
     assert ("wget -q -O - http://127.0.0.1:9082/fikaso/php-fpm 2>/dev/null)\" = "
             "'fikaso_store_panel_next:9000 store_panel:9000' ]") in "\n".join(lines)
     back = php_image.route_lines(LAYOUT, "store", None, None)
@@ -107,11 +108,11 @@ def test_activation_on_a_new_image_previews_and_serves_on_the_candidate_then_set
 
 def test_an_interrupted_move_is_finished_when_the_live_site_was_on_the_candidate():
     lines = php_image.recover_script(LAYOUT, "store").splitlines()
-    assert lines[0] == (f"if grep -q 'php_fpm_live {CANDIDATE}:' /srv/fikaso/panels/store/php-fpm/route.conf "
+    assert lines[:2] == ["if [ -f /srv/fikaso/panels/store/php-fpm/route.conf ]; then", "  echo recovered=yes"]
+    assert lines[2] == (f"  if grep -q 'php_fpm_live {CANDIDATE}:' /srv/fikaso/panels/store/php-fpm/route.conf "
                         f"2>/dev/null && docker inspect {CANDIDATE} >/dev/null 2>&1; then")
-    assert lines[1] == f"  image=$(docker inspect --format '{{{{.Config.Image}}}}' {CANDIDATE})"
-    otherwise = lines.index("else")
+    assert lines[3] == f"    image=$(docker inspect --format '{{{{.Config.Image}}}}' {CANDIDATE})"
+    otherwise = lines.index("  else")
     assert "docker compose up --detach --no-deps" in "\n".join(lines[:otherwise])
     assert "docker compose up" not in "\n".join(lines[otherwise:])
-    assert lines[-1] == "echo \"image=$(docker inspect --format '{{.Config.Image}}' fikaso_store_panel 2>/dev/null | grep . " \
-                        "|| true)\""
+    assert lines[-2:] == ["  fi", "fi"]

@@ -3,7 +3,7 @@ import io
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from fikaso import release
+from fikaso.commands import release
 from fikaso.config import Site
 from fikaso.layout import Layout
 

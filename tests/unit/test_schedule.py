@@ -2,7 +2,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from fikaso import schedule
+from fikaso.commands import cron as schedule
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 

@@ -1,9 +1,10 @@
 """The remote scripts setup runs, asserted exactly: these are what reaches the server."""
 from pathlib import PurePosixPath
 
-from fikaso import setup
+from fikaso.commands import compose, database
+from fikaso.facts import StackFacts as Facts
 from fikaso.layout import Layout
-from fikaso.stack import Facts
+from fikaso.steps import setup
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 
@@ -38,12 +39,12 @@ def test_extract_records_the_hash_after_unpacking():
 
 
 def test_services_start_waits_for_health():
-    assert setup.start_script(LAYOUT, "mysql") == (
+    assert compose.start_script(LAYOUT, "mysql") == (
         "cd /srv/fikaso/stack && docker compose up --detach --wait --wait-timeout 300 --remove-orphans mysql")
 
 
 def test_database_check_keeps_passwords_off_argv():
-    script = setup.databases_check_script(LAYOUT)
+    script = database.logins_check(LAYOUT)
     assert script.startswith("cd /srv/fikaso/stack && docker compose exec -T mysql bash -c ")
     assert "$(cat /run/secrets/store_db_password)" in script
     assert "--defaults-extra-file=<(printf" in script
@@ -53,7 +54,7 @@ def test_database_check_keeps_passwords_off_argv():
 
 
 def test_nginx_reload_checks_each_config_first():
-    lines = setup.reload_nginx_script(LAYOUT).splitlines()
+    lines = compose.reload_every_nginx_script(LAYOUT).splitlines()
     assert len(lines) == 5
     assert lines[-1] == ("cd /srv/fikaso/stack && docker compose exec -T nginx_proxy sh -c "
                          "'nginx -t -q && nginx -s reload'")

@@ -1,13 +1,19 @@
 from pathlib import PurePosixPath
 
 from fikaso.layout import Layout
-from fikaso.stack import SERVICES, facts_script, parse_facts
-from fikaso.status import logs_script, render_status
+from fikaso import facts
+from fikaso.commands.compose import SERVICES, logs_script
+from fikaso.plan import Values
+from fikaso.views import render_status
 from fikaso.errors import FikasoError
 
 import pytest
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
+
+
+def parse_facts(text: str) -> facts.StackFacts:
+    return facts.parse_stack(Values.parse(text))
 
 FACTS_OUTPUT = """user=deploy
 uid=1000
@@ -51,7 +57,7 @@ def test_old_compose_json_array_is_understood_too():
 
 
 def test_facts_script_reads_everything_in_one_script():
-    script = facts_script(LAYOUT)
+    script = facts.stack(LAYOUT).script
     for needle in ("id -un", "docker version", "docker compose version --short",
                    "/srv/fikaso/stack/.bundle-sha256", "/srv/fikaso/panels/store/current",
                    "/srv/fikaso/landing/current", "ps --all --format json",
@@ -60,7 +66,7 @@ def test_facts_script_reads_everything_in_one_script():
 
 
 def test_status_table_shows_every_service_and_release():
-    text = render_status(FACTS_OUTPUT, LAYOUT)
+    text = render_status(parse_facts(FACTS_OUTPUT), LAYOUT)
     for service in SERVICES:
         assert service in text
     assert "store_panel      exited" in text

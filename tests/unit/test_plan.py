@@ -1,0 +1,109 @@
+"""Every plan is exactly its run: the same facts give the same scripts, printed or executed. And
+every script a plan prints passes shellcheck."""
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fikaso import records
+from fikaso.commands import php_image
+from fikaso.config import load_settings
+from fikaso.runner import Runner
+from fikaso.secrets import Secrets
+from fikaso.steps import deploy, setup
+
+from .helpers import ROOT, FactServer, shipped_section
+
+SETTINGS = load_settings(shipped_section(), root=ROOT)
+ACTOR = records.Actor("ana", "laptop", 1)
+TAG = php_image.tag(SETTINGS, "1000")
+
+FRESH_SERVER = {
+    "stack": "user=deploy\nuid=1000\nhome=/home/deploy\ndocker=20.10.24\ncompose=2.29.0\nbase=missing\n"
+             "parent_writable=yes\nsudo=no\nfolders_missing=yes",
+    "database_logins": "logins=no",
+}
+DEPLOYED_SITE = {
+    "site": "stack=yes\nlive=20261124000000\nrelease=20261120000000\nrelease=20261124000000\nimage=fikaso/php:old\n"
+            "uid=1000\nlog={\"id\": \"20261124000000\", \"result\": \"ok\", \"image\": \"fikaso/php:old\"}",
+    "migrations": "ran=2014_10_12_000000_create_users_table",
+}
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(mocker):
+    mocker.patch.object(records, "now_iso", return_value="2026-11-25T03:17:00Z")
+    mocker.patch.object(deploy.time, "monotonic", return_value=100.0)
+
+
+def both(steps, make_context, facts, cleanup=None) -> tuple[list[str], list[str]]:
+    """The scripts a run executes, and the scripts its plan prints, from the same facts."""
+    server = FactServer(facts)
+    Runner.on(server, out=io.StringIO()).steps("run", steps, make_context(), cleanup)
+    planning = Runner.on(FactServer(facts), plan=True, out=io.StringIO())
+    planning.steps("plan", steps, make_context(), cleanup)
+    return server.actions, planning.hosts[0].executor.scripts
+
+
+def secrets() -> Secrets:
+    return Secrets("root-password-000000", {p: f"{p}-password-00000000" for p in ("admin", "store", "website")},
+                   {p: b"APP_KEY=base64:x\n" for p in ("admin", "store", "website")})
+
+
+def test_the_plan_of_setup_on_a_fresh_server_is_exactly_its_run():
+    run, plan = both(setup.setup_steps(SETTINGS),
+                     lambda: setup.SetupRun(settings=SETTINGS, secrets=secrets(), actor=ACTOR,
+                                            release_id="20261125031700"), FRESH_SERVER)
+    assert run == plan
+    assert len(run) > 20 and any("docker compose up" in script for script in run)
+
+
+def test_the_plan_of_a_deploy_that_moves_to_a_new_php_image_is_exactly_its_run():
+    site = SETTINGS.panel("store")
+    run, plan = both(deploy.DEPLOY_STEPS,
+                     lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="deploy",
+                                            release_id="20261125031700", commit="abc"),
+                     DEPLOYED_SITE, deploy.deploy_cleanup)
+    assert run == plan
+    joined = "\n".join(run)
+    assert TAG in joined and "FIKASO_BACKUP_ID=20261125T031700Z" in joined
+    assert '"snapshot": "20261125T031700Z"' in joined
+
+
+def test_the_plan_of_a_rollback_is_exactly_its_run():
+    site = SETTINGS.panel("store")
+    run, plan = both(deploy.ROLLBACK_STEPS,
+                     lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="rollback"),
+                     DEPLOYED_SITE, deploy.rollback_cleanup)
+    assert run == plan and "releases/20261120000000" in "\n".join(run)
+
+
+def _shellcheck() -> str | None:
+    found = shutil.which("shellcheck")
+    venv = Path(ROOT / ".venv" / "bin" / "shellcheck")
+    return found or (str(venv) if venv.exists() else None)
+
+
+def test_every_script_a_plan_prints_passes_shellcheck(tmp_path):
+    shellcheck = _shellcheck()
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (make test installs it)")
+    site = SETTINGS.panel("store")
+    _, setup_plan = both(setup.setup_steps(SETTINGS),
+                         lambda: setup.SetupRun(settings=SETTINGS, secrets=secrets(), actor=ACTOR), FRESH_SERVER)
+    _, deploy_plan = both(deploy.DEPLOY_STEPS,
+                          lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="deploy"),
+                          DEPLOYED_SITE, deploy.deploy_cleanup)
+    _, rollback_plan = both(deploy.ROLLBACK_STEPS,
+                            lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="rollback"),
+                            DEPLOYED_SITE)
+    failures = []
+    for number, script in enumerate([*setup_plan, *deploy_plan, *rollback_plan]):
+        path = tmp_path / f"{number}.sh"
+        path.write_text("#!/bin/bash\nset -euo pipefail\n" + script + "\n")
+        checked = subprocess.run([shellcheck, "--severity=warning", str(path)], capture_output=True, text=True)
+        if checked.returncode != 0:
+            failures.append(checked.stdout)
+    assert not failures, "\n".join(failures)
