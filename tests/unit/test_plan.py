@@ -64,7 +64,7 @@ def test_the_plan_of_a_deploy_that_moves_to_a_new_php_image_is_exactly_its_run()
     site = SETTINGS.panel("store")
     run, plan = both(deploy.DEPLOY_STEPS,
                      lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="deploy",
-                                            release_id="20261125031700", commit="abc"),
+                                            release_id="20261125031700", commit="abc", started=0.0),
                      DEPLOYED_SITE, deploy.deploy_cleanup)
     assert run == plan
     joined = "\n".join(run)
@@ -75,7 +75,8 @@ def test_the_plan_of_a_deploy_that_moves_to_a_new_php_image_is_exactly_its_run()
 def test_the_plan_of_a_rollback_is_exactly_its_run():
     site = SETTINGS.panel("store")
     run, plan = both(deploy.ROLLBACK_STEPS,
-                     lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="rollback"),
+                     lambda: deploy.SiteRun(settings=SETTINGS, site=site, actor=ACTOR, action="rollback",
+                                            started=0.0),
                      DEPLOYED_SITE, deploy.rollback_cleanup)
     assert run == plan and "releases/20261120000000" in "\n".join(run)
 
