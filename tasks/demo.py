@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from invoke import task
 
 from fikaso import config as fikaso_config
@@ -18,7 +20,7 @@ def demo(c):
     fikaso_config.check_sources(settings)
     fikaso_secrets.generate(settings)
     info = fikaso_sandbox.up(settings.images)
-    remote = SSHRemote(connect(info["alias"], c.config))
+    remote = SSHRemote(connect(info["alias"], c.config, ssh_config_files=[Path(info["ssh_config"])]))
     fikaso_setup.setup(settings, remote, fikaso_secrets.load(settings))
     port = info["http_port"]
     print("\nThe Fikaso stack runs on the test VPS. Its port 80 is 127.0.0.1:%d here:" % port)
