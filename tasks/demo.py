@@ -3,11 +3,11 @@ from pathlib import Path
 from invoke import task
 
 from fikaso import config as fikaso_config
-from fikaso import sandbox as fikaso_sandbox
 from fikaso import secrets as fikaso_secrets
 from fikaso import setup as fikaso_setup
 from fikaso.connection import connect
 from fikaso.remote import SSHRemote
+from sandbox import vps
 
 from .common import settings_of, user_errors
 
@@ -19,7 +19,7 @@ def demo(c):
     settings = settings_of(c)
     fikaso_config.check_sources(settings)
     fikaso_secrets.generate(settings)
-    info = fikaso_sandbox.up(settings.images)
+    info = vps.up(settings.images)
     remote = SSHRemote(connect(info["alias"], c.config, ssh_config_files=[Path(info["ssh_config"])]))
     fikaso_setup.setup(settings, remote, fikaso_secrets.load(settings))
     port = info["http_port"]
