@@ -21,7 +21,7 @@ from fabric import Config, Connection
 
 from .errors import FikasoError
 
-CONNECT_TIMEOUT = 15
+DEFAULT_CONNECT_TIMEOUT = 15  # seconds, when neither Fabric's config nor ssh_config sets one
 KEEPALIVE_SECONDS = 15
 
 
@@ -72,6 +72,35 @@ def load_ssh_config_files(config: Config, paths: Iterable[Path]) -> Config:
     return config
 
 
+def _unopened(host: str, config: Config, user: str | None, port: int | None) -> Connection:
+    """A Connection to `host`, not yet open, whose connect_timeout is, first found: `fab -t N` (which
+    Fabric stores as connect_kwargs.timeout), config timeouts.connect (fabric.yaml, FABRIC_TIMEOUTS_CONNECT),
+    the host's ssh_config ConnectTimeout, else DEFAULT_CONNECT_TIMEOUT.
+    """
+    try:
+        # Fabric resolves ssh_config's ConnectTimeout (or else timeouts.connect) into connect_timeout.
+        connection = Connection(host, user=user, port=port, config=config)
+    except ValueError as error:
+        raise FikasoError(f"The SSH settings for {host} hold a value that is not a whole number ({error})",
+                          "Check Port and ConnectTimeout in its ssh_config entry, and timeouts.connect in "
+                          "fabric.yaml") from None
+    given = (config.connect_kwargs.get("timeout") or config.timeouts.connect or connection.connect_timeout
+             or DEFAULT_CONNECT_TIMEOUT)
+    try:
+        timeout = int(given)  # whole seconds, as Fabric takes them
+    except (TypeError, ValueError):
+        timeout = 0
+    if timeout <= 0:
+        raise FikasoError(f"The SSH connect timeout must be a positive number of seconds, not {given!r}",
+                          "Fix timeouts.connect (or connect_kwargs.timeout) in fabric.yaml, or pass `fab -t SECONDS`")
+    # Fabric refuses a timeout given both ways at open(); keep it in one place, leaving config untouched.
+    connection.connect_kwargs = {key: value for key, value in connection.connect_kwargs.items() if key != "timeout"}
+    connection.connect_timeout = timeout
+    # As OpenSSH's ConnectTimeout, it also bounds the wait for the server's SSH banner.
+    connection.connect_kwargs.setdefault("banner_timeout", timeout)
+    return connection
+
+
 def connect(host: str, config: Config | None = None, user: str | None = None, port: int | None = None,
             ssh_config_files: Iterable[Path] = ()) -> Connection:
     """An open Connection to `host` (an ssh_config alias or user@host:port), host key verified.
@@ -79,7 +108,7 @@ def connect(host: str, config: Config | None = None, user: str | None = None, po
     `ssh_config_files` are read after the user's and the system's ssh_config (see load_ssh_config_files).
     """
     config = load_ssh_config_files(config if config is not None else Config(), ssh_config_files)
-    connection = Connection(host, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
+    connection = _unopened(host, config, user, port)
     client = connection.client
     client.set_missing_host_key_policy(_RejectShowingFingerprint())
     for path in known_hosts_files(connection):
@@ -127,16 +156,16 @@ def offered_host_key(host: str, config: Config | None = None, user: str | None =
     Only the key exchange runs: no authentication, no command.
     """
     config = load_ssh_config_files(config if config is not None else Config(), ssh_config_files)
-    connection = Connection(host, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
+    connection = _unopened(host, config, user, port)
     name = connection.host if connection.port == 22 else f"[{connection.host}]:{connection.port}"
     try:
-        sock = socket.create_connection((connection.host, connection.port), timeout=CONNECT_TIMEOUT)
+        sock = socket.create_connection((connection.host, connection.port), timeout=connection.connect_timeout)
     except OSError as error:
         raise FikasoError(f"Cannot reach {connection.host}:{connection.port} ({error})",
                           "Check the host name and port and that the server is running") from None
     transport = paramiko.Transport(sock)
     try:
-        transport.start_client(timeout=CONNECT_TIMEOUT)
+        transport.start_client(timeout=connection.connect_timeout)
         key = transport.get_remote_server_key()
     except paramiko.SSHException as error:
         raise FikasoError(f"{connection.host}:{connection.port} did not complete an SSH handshake ({error})",

@@ -98,3 +98,62 @@ def test_unparsable_ssh_config_is_a_user_error(tmp_path):
     extra.write_text("Host\n")
     with pytest.raises(FikasoError, match=f"Cannot read the ssh_config file {extra}.*fikaso.ssh_config"):
         connection.load_ssh_config_files(isolated_config(), [extra])
+
+
+# The connect timeout: `fab -t N` (Fabric keeps it in connect_kwargs.timeout), then timeouts.connect,
+# then the host's ssh_config ConnectTimeout, else 15 s.
+
+def timeout_config(user_ssh_config: str = "", cli: int | None = None, configured: int | None = None) -> Config:
+    overrides = {"timeouts": {"connect": configured}}
+    if cli is not None:
+        overrides["connect_kwargs"] = {"timeout": cli}  # what `fab -t` sets
+    return Config(ssh_config=SSHConfig.from_text(user_ssh_config), overrides=overrides)
+
+
+@pytest.fixture
+def paramiko_connect(mocker):
+    return mocker.patch("paramiko.SSHClient.connect", side_effect=socket.timeout("timed out"))
+
+
+def timeout_used(config: Config, paramiko_connect, host: str = "deploy@vps") -> int:
+    with pytest.raises(FikasoError, match="Cannot reach"):
+        connection.connect(host, config)
+    return paramiko_connect.call_args.kwargs["timeout"]
+
+
+def test_the_cli_timeout_wins_over_ssh_config(paramiko_connect):
+    config = timeout_config("Host vps\n  ConnectTimeout 7\n", cli=5, configured=9)
+    assert timeout_used(config, paramiko_connect) == 5
+    assert paramiko_connect.call_args.kwargs["banner_timeout"] == 5  # as OpenSSH's ConnectTimeout
+    assert config.connect_kwargs.timeout == 5  # the next connection gets it too
+
+
+def test_timeouts_connect_wins_over_ssh_config(paramiko_connect):
+    assert timeout_used(timeout_config("Host vps\n  ConnectTimeout 7\n", configured=9), paramiko_connect) == 9
+
+
+def test_ssh_config_connect_timeout_of_that_host(paramiko_connect):
+    config = timeout_config("Host vps\n  ConnectTimeout 7\n")
+    assert timeout_used(config, paramiko_connect) == 7
+    assert timeout_used(config, paramiko_connect, "deploy@other") == 15
+
+
+def test_default_timeout(paramiko_connect):
+    assert timeout_used(timeout_config(), paramiko_connect) == connection.DEFAULT_CONNECT_TIMEOUT == 15
+
+
+def test_bad_timeouts_are_user_errors():
+    with pytest.raises(FikasoError, match="not a whole number.*ConnectTimeout"):
+        connection.connect("vps", timeout_config("Host vps\n  ConnectTimeout soon\n"))
+    with pytest.raises(FikasoError, match="positive number of seconds, not -3.*fab -t"):
+        connection.connect("vps", timeout_config(cli=-3))
+
+
+def test_host_trust_uses_the_same_timeout(mocker):
+    create = mocker.patch("socket.create_connection", side_effect=OSError("unreachable"))
+    with pytest.raises(FikasoError, match="Cannot reach"):
+        connection.offered_host_key("vps", timeout_config("Host vps\n  ConnectTimeout 7\n", cli=5))
+    assert create.call_args.kwargs["timeout"] == 5
+    with pytest.raises(FikasoError):
+        connection.offered_host_key("vps", timeout_config("Host vps\n  ConnectTimeout 7\n"))
+    assert create.call_args.kwargs["timeout"] == 7
