@@ -24,15 +24,16 @@ from fabric import Config  # noqa: E402
 
 from bench.delay_proxy import DelayProxy  # noqa: E402
 from fikaso import config as fikaso_config  # noqa: E402
-from fikaso import deploy, sandbox  # noqa: E402
+from fikaso import deploy  # noqa: E402
 from fikaso.connection import connect  # noqa: E402
 from fikaso.remote import SSHRemote  # noqa: E402
+from sandbox import vps  # noqa: E402
 
 import yaml  # noqa: E402
 
 
 def bench_ssh_config(info: dict, port: int, folder: Path) -> Path:
-    host_key = (sandbox.VPS_FILES / "ssh_host_ed25519_key.pub").read_text().split()
+    host_key = (vps.VPS_FILES / "ssh_host_ed25519_key.pub").read_text().split()
     known = folder / "known_hosts"
     known.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
     config = folder / "ssh_config"
@@ -72,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rtt-ms", type=float, default=50)
     args = parser.parse_args()
-    info = sandbox.info()
+    info = vps.info()
     proxy = DelayProxy(info["port"], rtt=args.rtt_ms / 1000).start()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -58,6 +58,8 @@ class Settings:
     keep_releases: int
     snapshot_before_migrations: bool = True
     certificates: Certificates = Certificates()
+    # Extra ssh_config files, read after ~/.ssh/config and /etc/ssh/ssh_config; missing ones are skipped.
+    ssh_config: tuple[Path, ...] = ()
 
     @property
     def sites(self) -> tuple[Site, ...]:
@@ -154,7 +156,21 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
         secrets_dir = root / secrets_dir
     return Settings(host=host, base_dir=base_dir, secrets_dir=secrets_dir, panels=panels,
                     landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot,
-                    certificates=_certificates(section.get("certificates", {}), root))
+                    certificates=_certificates(section.get("certificates", {}), root),
+                    ssh_config=_ssh_config_files(section.get("ssh_config"), root))
+
+
+def _ssh_config_files(raw: Any, root: Path) -> tuple[Path, ...]:
+    """fikaso.ssh_config: a list of ssh_config files, relative to the project folder unless absolute."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str) or not isinstance(raw, (list, tuple)) \
+            or not all(isinstance(item, str) and item.strip() for item in raw):
+        raise _invalid("ssh_config", f"must be a list of file names, not {raw!r}",
+                       "Write one path per line under it, each starting with '- ', such as - .sandbox/ssh_config; "
+                       "relative paths start at the project folder")
+    files = (Path(item.strip()).expanduser() for item in raw)
+    return tuple(path if path.is_absolute() else root / path for path in files)
 
 
 def _certificates(raw: Any, root: Path) -> Certificates:

@@ -3,6 +3,9 @@
 Fabric's Connection accepts any host key (it hard-codes paramiko's auto-adding policy and never reads
 known_hosts). Every connection Fikaso makes goes through `connect`, which loads the known hosts
 and rejects unknown or changed keys with an error that shows the fingerprint.
+
+Hosts are found through ssh_config: the user's and the system's files (as Fabric reads them), then
+the project's own files (fikaso.ssh_config), which only fill in what the earlier ones leave unset.
 """
 from __future__ import annotations
 
@@ -11,15 +14,14 @@ import hashlib
 import os
 import socket
 from pathlib import Path
+from typing import Iterable
 
 import paramiko
 from fabric import Config, Connection
 
-from .config import PROJECT_ROOT
 from .errors import FikasoError
 
-SANDBOX_SSH_CONFIG = PROJECT_ROOT / ".sandbox" / "ssh_config"
-CONNECT_TIMEOUT = 15
+DEFAULT_CONNECT_TIMEOUT = 15  # seconds, when neither Fabric's config nor ssh_config sets one
 KEEPALIVE_SECONDS = 15
 
 
@@ -46,20 +48,67 @@ def known_hosts_files(connection: Connection) -> list[Path]:
     return [Path(os.path.expanduser(name)) for name in names]
 
 
-def _with_sandbox_alias(config: Config) -> Config:
-    """Let `-H fikaso-sandbox` resolve through the sandbox's own ssh_config, after the user's."""
-    if SANDBOX_SSH_CONFIG.is_file() and not getattr(config, "_fikaso_sandbox_loaded", False):
-        with SANDBOX_SSH_CONFIG.open() as handle:
-            config.base_ssh_config.parse(handle)
-        object.__setattr__(config, "_fikaso_sandbox_loaded", True)
+def load_ssh_config_files(config: Config, paths: Iterable[Path]) -> Config:
+    """Parse extra ssh_config files into `config`, after the ones Fabric read; each file once per Config.
+
+    Files that do not exist are skipped, as OpenSSH skips an Include that matches nothing (and one
+    that appears later is read then). As in OpenSSH, the first value found for an option wins, so
+    these files only fill in what the user's and the system's leave unset.
+    """
+    loaded = getattr(config, "_fikaso_ssh_config_files", None)
+    if loaded is None:
+        loaded = set()
+        object.__setattr__(config, "_fikaso_ssh_config_files", loaded)
+    for path in map(Path, paths):
+        if str(path) in loaded or not path.is_file():
+            continue
+        try:
+            with path.open() as handle:
+                config.base_ssh_config.parse(handle)
+        except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as error:
+            raise FikasoError(f"Cannot read the ssh_config file {path} ({error})",
+                              "Fix or remove it, or take it out of fikaso.ssh_config in fabric.yaml") from None
+        loaded.add(str(path))
     return config
 
 
-def connect(host: str, config: Config | None = None, user: str | None = None,
-            port: int | None = None) -> Connection:
-    """An open Connection to `host` (an ssh_config alias or user@host:port), host key verified."""
-    config = _with_sandbox_alias(config if config is not None else Config())
-    connection = Connection(host, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
+def _unopened(host: str, config: Config, user: str | None, port: int | None) -> Connection:
+    """A Connection to `host`, not yet open, whose connect_timeout is, first found: `fab -t N` (which
+    Fabric stores as connect_kwargs.timeout), config timeouts.connect (fabric.yaml, FABRIC_TIMEOUTS_CONNECT),
+    the host's ssh_config ConnectTimeout, else DEFAULT_CONNECT_TIMEOUT.
+    """
+    try:
+        # Fabric resolves ssh_config's ConnectTimeout (or else timeouts.connect) into connect_timeout.
+        connection = Connection(host, user=user, port=port, config=config)
+    except ValueError as error:
+        raise FikasoError(f"The SSH settings for {host} hold a value that is not a whole number ({error})",
+                          "Check Port and ConnectTimeout in its ssh_config entry, and timeouts.connect in "
+                          "fabric.yaml") from None
+    given = (config.connect_kwargs.get("timeout") or config.timeouts.connect or connection.connect_timeout
+             or DEFAULT_CONNECT_TIMEOUT)
+    try:
+        timeout = int(given)  # whole seconds, as Fabric takes them
+    except (TypeError, ValueError):
+        timeout = 0
+    if timeout <= 0:
+        raise FikasoError(f"The SSH connect timeout must be a positive number of seconds, not {given!r}",
+                          "Fix timeouts.connect (or connect_kwargs.timeout) in fabric.yaml, or pass `fab -t SECONDS`")
+    # Fabric refuses a timeout given both ways at open(); keep it in one place, leaving config untouched.
+    connection.connect_kwargs = {key: value for key, value in connection.connect_kwargs.items() if key != "timeout"}
+    connection.connect_timeout = timeout
+    # As OpenSSH's ConnectTimeout, it also bounds the wait for the server's SSH banner.
+    connection.connect_kwargs.setdefault("banner_timeout", timeout)
+    return connection
+
+
+def connect(host: str, config: Config | None = None, user: str | None = None, port: int | None = None,
+            ssh_config_files: Iterable[Path] = ()) -> Connection:
+    """An open Connection to `host` (an ssh_config alias or user@host:port), host key verified.
+
+    `ssh_config_files` are read after the user's and the system's ssh_config (see load_ssh_config_files).
+    """
+    config = load_ssh_config_files(config if config is not None else Config(), ssh_config_files)
+    connection = _unopened(host, config, user, port)
     client = connection.client
     client.set_missing_host_key_policy(_RejectShowingFingerprint())
     for path in known_hosts_files(connection):
@@ -100,23 +149,23 @@ def connect(host: str, config: Config | None = None, user: str | None = None,
     return connection
 
 
-def offered_host_key(host: str, config: Config | None = None, user: str | None = None,
-                     port: int | None = None) -> tuple[str, paramiko.PKey, Path]:
+def offered_host_key(host: str, config: Config | None = None, user: str | None = None, port: int | None = None,
+                     ssh_config_files: Iterable[Path] = ()) -> tuple[str, paramiko.PKey, Path]:
     """The key `host` offers, the known_hosts name to record it under, and the file to record it in.
 
     Only the key exchange runs: no authentication, no command.
     """
-    config = _with_sandbox_alias(config if config is not None else Config())
-    connection = Connection(host, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
+    config = load_ssh_config_files(config if config is not None else Config(), ssh_config_files)
+    connection = _unopened(host, config, user, port)
     name = connection.host if connection.port == 22 else f"[{connection.host}]:{connection.port}"
     try:
-        sock = socket.create_connection((connection.host, connection.port), timeout=CONNECT_TIMEOUT)
+        sock = socket.create_connection((connection.host, connection.port), timeout=connection.connect_timeout)
     except OSError as error:
         raise FikasoError(f"Cannot reach {connection.host}:{connection.port} ({error})",
                           "Check the host name and port and that the server is running") from None
     transport = paramiko.Transport(sock)
     try:
-        transport.start_client(timeout=CONNECT_TIMEOUT)
+        transport.start_client(timeout=connection.connect_timeout)
         key = transport.get_remote_server_key()
     except paramiko.SSHException as error:
         raise FikasoError(f"{connection.host}:{connection.port} did not complete an SSH handshake ({error})",

@@ -17,7 +17,6 @@ from fikaso.layout import Layout
 from fikaso.plan import Action
 from fikaso.remote import RemoteError, SSHRemote
 from fikaso.runner import Runner
-from fikaso.sandbox import ALIAS as SANDBOX_ALIAS
 
 
 def _plain(value: Any) -> Any:
@@ -39,11 +38,21 @@ def target_host(c, settings: fikaso_config.Settings) -> str:
 
 
 def target(c, settings: fikaso_config.Settings) -> dict:
-    """Where to connect: `-H` (which Fabric has parsed into c), or else fikaso.host."""
-    if getattr(c, "original_host", None) is None or c.original_host == SANDBOX_ALIAS:
-        # An alias: its ssh_config entry (the sandbox's included) supplies user and port.
-        return {"host": target_host(c, settings)}
-    return {"host": c.original_host, "user": c.user, "port": c.port}
+    """Where to connect: `-H`, or else fikaso.host, and the project's ssh_config files (fikaso.ssh_config).
+
+    Fabric has split `-H user@host:port` into c and filled in what was not typed from ~/.ssh/config
+    and its own defaults, before the project's files were read. So a bare alias goes on as the host
+    alone, for its ssh_config entry to supply user and port; a user or port typed with it (one that
+    differs from that fill-in) is passed on and wins.
+    """
+    found = {"host": target_host(c, settings), "ssh_config_files": settings.ssh_config}
+    if getattr(c, "original_host", None) is None:
+        return found  # fikaso.host, which Connection parses itself
+    if c.user != c.ssh_config.get("user", c.config.user):
+        found["user"] = c.user
+    if c.port != int(c.ssh_config.get("port", c.config.port)):
+        found["port"] = c.port
+    return found
 
 
 def open_remote(c, settings: fikaso_config.Settings) -> SSHRemote:

@@ -1,11 +1,11 @@
-
+from pathlib import Path
 
 from fikaso import config as fikaso_config
-from fikaso import sandbox as fikaso_sandbox
 from fikaso import secrets as fikaso_secrets
 from fikaso.connection import connect
 from fikaso.remote import SSHRemote
 from fikaso.runner import Runner
+from sandbox import vps
 
 from .common import fikaso_task, settings_of
 from .setup import run_setup
@@ -17,8 +17,8 @@ def demo(c):
     settings = settings_of(c)
     fikaso_config.check_sources(settings)
     fikaso_secrets.generate(settings)
-    info = fikaso_sandbox.up(settings.images)
-    remote = SSHRemote(connect(info["alias"], c.config))
+    info = vps.up(settings.images)
+    remote = SSHRemote(connect(info["alias"], c.config, ssh_config_files=[Path(info["ssh_config"])]))
     run_setup(Runner.on(remote, name=info["alias"]), settings, fikaso_secrets.load(settings))
     port = info["http_port"]
     print("\nThe Fikaso stack runs on the test VPS. Its port 80 is 127.0.0.1:%d here:" % port)

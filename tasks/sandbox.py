@@ -2,7 +2,7 @@ import json
 
 
 
-from fikaso import sandbox as fikaso_sandbox
+from sandbox import vps
 
 from .common import fikaso_task, settings_of
 
@@ -14,19 +14,19 @@ def up(c):
     Builds its image and the stand-in images once per machine; `fab -H fikaso-sandbox TASK` then
     reaches it with its host key pinned.
     """
-    print(json.dumps(fikaso_sandbox.up(settings_of(c).images), indent=2))
+    print(json.dumps(vps.up(settings_of(c).images), indent=2))
 
 
 @fikaso_task(local="remove the local test VPS and everything on it")
 def down(c):
     """Remove the local test VPS and everything on it."""
-    fikaso_sandbox.down()
+    vps.down()
 
 
 @fikaso_task
 def info(c):
     """Print the running test VPS's SSH host, port, user, key, known_hosts and HTTP(S) ports as JSON."""
-    print(json.dumps(fikaso_sandbox.info(), indent=2))
+    print(json.dumps(vps.info(), indent=2))
 
 
 @fikaso_task(local="start the test ACME server inside the local test VPS")
@@ -36,4 +36,4 @@ def acme(c):
     Run it after `fab setup`. fabric.yaml's certificates section already points at it; the root
     that signs its certificates is written to .sandbox/acme/root.pem (for curl --cacert).
     """
-    print(json.dumps(fikaso_sandbox.acme_up(), indent=2))
+    print(json.dumps(vps.acme_up(), indent=2))

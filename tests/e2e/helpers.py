@@ -26,7 +26,7 @@ def copy_project(copy: Path) -> Path:
     copy.mkdir()
     for name in ("fabfile.py", "fabric.yaml"):
         shutil.copy(ROOT / name, copy / name)
-    for name in ("tasks", "fikaso", "examples", "nginx", "stack", "dockerfiles", "init-db"):
+    for name in ("tasks", "fikaso", "sandbox", "examples", "nginx", "stack", "dockerfiles", "init-db"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "secrets", copy / "secrets")
     (copy / ".sandbox").symlink_to(ROOT / ".sandbox")

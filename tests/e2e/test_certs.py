@@ -9,7 +9,7 @@ import time
 import pytest
 from cryptography import x509
 
-from fikaso import sandbox
+from sandbox import vps
 
 from .helpers import fab, ssh
 from .load import LoadLoop
@@ -38,9 +38,9 @@ def acme(deployed):
     started = fab("sandbox.acme")
     assert started.returncode == 0, started.stdout + started.stderr
     details = json.loads(started.stdout[started.stdout.index("{"):])
-    sandbox.acme_point("store.fikaso.test", "127.0.0.1")  # nothing listens there: its challenge cannot be answered
+    vps.acme_point("store.fikaso.test", "127.0.0.1")  # nothing listens there: its challenge cannot be answered
     first = fab("certs.issue")
-    sandbox.acme_point("store.fikaso.test", None)
+    vps.acme_point("store.fikaso.test", None)
     again = fab("certs.issue", "--domain=store.fikaso.test")
     yield {**deployed, **details, "first_issue": first, "store_issue": again}
     http_only(deployed)  # for the other tests of the run

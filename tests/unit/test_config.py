@@ -110,3 +110,17 @@ def test_ca_bundle_must_be_a_pem_file(tmp_path):
     section["certificates"]["ca_bundle"] = str(tmp_path / "missing.pem")
     with pytest.raises(FikasoError, match="is not a PEM file of CA certificates"):
         check_ca_bundle(load_settings(section, root=ROOT).certificates)
+
+
+def test_ssh_config_files_are_relative_to_the_project(tmp_path):
+    section = shipped_section()
+    section["ssh_config"] = [".sandbox/ssh_config", str(tmp_path / "other")]
+    assert load_settings(section, root=ROOT).ssh_config == (ROOT / ".sandbox" / "ssh_config", tmp_path / "other")
+    section.pop("ssh_config")
+    assert load_settings(section, root=ROOT).ssh_config == ()
+
+
+@pytest.mark.parametrize("value", [".sandbox/ssh_config", [".sandbox/ssh_config", 3], [""], {"a": "b"}])
+def test_ssh_config_must_be_a_list_of_file_names(value):
+    message = broken(lambda s: s.update(ssh_config=value))
+    assert "fikaso.ssh_config must be a list of file names" in message and "- .sandbox/ssh_config" in message

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 
+from fikaso.config import PROJECT_ROOT
+from fikaso.errors import FikasoError
+
 from . import images
-from .config import PROJECT_ROOT
-from .errors import FikasoError
 from .local import run, succeeds
 
 CONTAINER = "fikaso-sandbox"

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from . import archive
-from .config import PROJECT_ROOT
-from .errors import FikasoError
+from fikaso import archive
+from fikaso.errors import FikasoError
+
 from .local import run, succeeds
 
-SANDBOX_DIR = PROJECT_ROOT / "sandbox"
+SANDBOX_DIR = Path(__file__).resolve().parent  # the build contexts live beside this module
 LABEL = "org.fikaso.built-from"
 VPS_IMAGE = "fikaso-sandbox-vps:latest"
 ACME_IMAGE = "fikaso-sandbox-acme:latest"

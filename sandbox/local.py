@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 from typing import Sequence
 
-from .errors import FikasoError
+from fikaso.errors import FikasoError
 
 
 def run(argv: Sequence[str], *, what: str, fix: str, stdin=None, capture: bool = True,
