@@ -6,8 +6,6 @@ and rejects unknown or changed keys with an error that shows the fingerprint.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import socket
 from pathlib import Path
@@ -24,8 +22,8 @@ KEEPALIVE_SECONDS = 15
 
 
 def fingerprint(key: paramiko.PKey) -> str:
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    """The key's SHA256 fingerprint as `ssh-keygen -lf` prints it (SHA256:base64, no padding)."""
+    return key.fingerprint
 
 
 class UnknownHostKey(paramiko.SSHException):
