@@ -8,6 +8,7 @@ from .errors import FikasoError
 from .layout import Layout
 from .remote import cmd
 from .secrets import database_name
+from .tables import table
 
 DATABASES = tuple(database_name(panel) for panel in PANELS)
 
@@ -75,13 +76,13 @@ def _size(count: int) -> str:
 
 def render_list(text: str, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
-    rows = [f"{'BACKUP':<18} {'AGE':>5} {'SIZE':>10}  {'DATABASES':<42} VERIFIED"]
+    rows = []
     for line in sorted(text.splitlines()):
         parts = line.split("\t")
         if len(parts) != 4:
             continue
         backup_id, size, databases, verified = parts
-        rows.append(f"{backup_id:<18} {_age(backup_id, now):>5} {_size(int(size)):>10}  {databases:<42} {verified}")
-    if len(rows) == 1:
-        rows.append("(no backups yet: `fab backup.now` makes one)")
-    return "\n".join(rows)
+        rows.append((backup_id, _age(backup_id, now), _size(int(size)), databases, verified))
+    out = table(("BACKUP", "AGE", "SIZE", "DATABASES", "VERIFIED"), rows,
+                align=("left", "right", "right", "left", "left"))
+    return out if rows else out + "\n(no backups yet: `fab backup.now` makes one)"

@@ -20,6 +20,7 @@ from .layout import Layout
 from .remote import Remote, Result, cmd, q, telling_lines
 from .stack import Facts, compose, facts_script, parse_facts
 from .steps import Outcome, Step, changed, failed, run_steps, unchanged
+from .tables import table
 
 CA_BUNDLE = "fikaso-acme-ca.pem"     # in certificates/, where certbot's container sees it
 MARKER = "# fikaso-certs renewal"
@@ -120,7 +121,7 @@ def parse_status(text: str) -> tuple[dict[str, Certificate | None], str]:
 
 
 def render_status(certificates: dict[str, Certificate | None], renewal: str, now: datetime) -> str:
-    rows = [("DOMAIN", "ISSUER", "EXPIRES (UTC)", "DAYS LEFT")]
+    rows = []
     for domain, cert in certificates.items():
         if cert is None:
             rows.append((domain, "-", "-", "no certificate: HTTP only (fab certs.issue)"))
@@ -128,8 +129,7 @@ def render_status(certificates: dict[str, Certificate | None], renewal: str, now
             days = cert.days_left(now)
             rows.append((domain, cert.issuer, cert.expires.strftime("%Y-%m-%d %H:%M"),
                          f"{days}" + ("  EXPIRED" if days < 0 else "  renew soon" if days < 14 else "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    out = ["  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:3])) + "  " + row[3] for row in rows]
+    out = [table(("DOMAIN", "ISSUER", "EXPIRES (UTC)", "DAYS LEFT"), rows)]
     if renewal:
         minute, hours = renewal.split()[:2]
         times = " and ".join(f"{int(hour):02d}:{int(minute):02d}" for hour in hours.split(","))

@@ -24,6 +24,7 @@ from .layout import Layout
 from .remote import Remote, RemoteError, cmd, q
 from .secrets import database_name
 from .steps import Outcome, Step, changed, run_steps, unchanged
+from .tables import table
 
 LOCKED = 75  # exit code of the lock script when someone else holds the lock
 
@@ -515,13 +516,12 @@ def rollback(run: Rollback, out) -> None:
 # ---- releases table -------------------------------------------------------------------------
 
 def releases_table(state: SiteState) -> str:
-    rows = [f"{'RELEASE':<16} {'LIVE':<5} {'WHEN':<21} {'BY':<24} {'COMMIT':<18} {'PHP IMAGE':<13} RESULT"]
+    rows = []
     ids = sorted(set(state.complete_releases()) | {r.get("id", "") for r in state.log if r.get("id")})
     for release_id in ids:
         entry = state.entry(release_id)
         on_disk = release_id in state.releases
         result = entry.get("result", "?") + ("" if on_disk else " (removed)")
-        rows.append(f"{release_id:<16} {'*' if release_id == state.live else '':<5} {entry.get('at', '?'):<21} "
-                    f"{entry.get('by', '?'):<24} {entry.get('commit', '') or '-':<18} "
-                    f"{entry.get('image', '').rpartition(':')[2] or '-':<13} {result}")
-    return "\n".join(rows)
+        rows.append((release_id, "*" if release_id == state.live else "", entry.get("at", "?"), entry.get("by", "?"),
+                     entry.get("commit", "") or "-", entry.get("image", "").rpartition(":")[2] or "-", result))
+    return table(("RELEASE", "LIVE", "WHEN", "BY", "COMMIT", "PHP IMAGE", "RESULT"), rows)

@@ -5,6 +5,7 @@ from .errors import FikasoError
 from .layout import Layout
 from .remote import q
 from .stack import SERVICES, SITES, Facts, compose, facts_script, parse_facts
+from .tables import table
 
 
 def status_script(layout: Layout) -> str:
@@ -14,15 +15,12 @@ def status_script(layout: Layout) -> str:
 def render_status(text: str, layout: Layout) -> str:
     facts: Facts = parse_facts(text)
     disk = next((line[5:] for line in text.splitlines() if line.startswith("disk=")), "") or "?"
-    rows = [f"{'SERVICE':<16} {'STATE':<10} HEALTH"]
+    services = []
     for name in SERVICES:
         service = facts.services.get(name)
-        rows.append(f"{name:<16} {service.state if service else 'absent':<10} "
-                    f"{(service.health or '-') if service else '-'}")
-    rows.append("")
-    rows.append(f"{'SITE':<16} LIVE RELEASE")
-    for site in SITES:
-        rows.append(f"{site:<16} {facts.live.get(site, 'none')}")
+        services.append((name, service.state if service else "absent", (service.health or "-") if service else "-"))
+    rows = [table(("SERVICE", "STATE", "HEALTH"), services), ""]
+    rows.append(table(("SITE", "LIVE RELEASE"), [(site, facts.live.get(site, "none")) for site in SITES]))
     rows.append("")
     rows.append(f"disk used by {layout.base}: {disk}")
     healthy = sum(1 for name in SERVICES if name in facts.services and facts.services[name].healthy)
