@@ -16,14 +16,9 @@ import argparse
 import re
 import shlex
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fikaso import sandbox  # noqa: E402
+from fikaso import sandbox
 
 STACK = "/srv/fikaso/stack"
 OPTS = "--defaults-extra-file=<(printf '[client]\\nuser=root\\npassword=%s\\n' \"$(cat /run/secrets/mysql_root_password)\")"

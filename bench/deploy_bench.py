@@ -12,23 +12,20 @@ import argparse
 import io
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+from fabric import Config
+
+from delay_proxy import DelayProxy  # beside this script, which Python puts first on sys.path
+from fikaso import config as fikaso_config
+from fikaso import deploy, sandbox
+from fikaso.connection import connect
+from fikaso.remote import SSHRemote
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fabric import Config  # noqa: E402
-
-from bench.delay_proxy import DelayProxy  # noqa: E402
-from fikaso import config as fikaso_config  # noqa: E402
-from fikaso import deploy, sandbox  # noqa: E402
-from fikaso.connection import connect  # noqa: E402
-from fikaso.remote import SSHRemote  # noqa: E402
-
-import yaml  # noqa: E402
 
 
 def bench_ssh_config(info: dict, port: int, folder: Path) -> Path:
