@@ -25,9 +25,12 @@ host:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# Test tools plus Fikaso itself as an editable install (fikaso and tasks import from this folder).
+# pip builds it with setuptools fetched from PyPI (build isolation): the setuptools a venv starts
+# with is too old to build an editable wheel on its own (--no-build-isolation fails).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $@
 
 down: venv

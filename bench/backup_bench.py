@@ -16,14 +16,9 @@ import argparse
 import re
 import shlex
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from sandbox import vps as sandbox_vps  # noqa: E402
+from sandbox import vps as sandbox
 
 STACK = "/srv/fikaso/stack"
 OPTS = "--defaults-extra-file=<(printf '[client]\\nuser=root\\npassword=%s\\n' \"$(cat /run/secrets/mysql_root_password)\")"
@@ -31,7 +26,7 @@ DUMP_OPTIONS = "--single-transaction --quick --routines --events --triggers --he
 
 
 def vps(command: str) -> str:
-    info = sandbox_vps.info()
+    info = sandbox.info()
     result = subprocess.run(["ssh", "-F", info["ssh_config"], info["alias"], command], capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"failed: {command}\n{result.stderr}")

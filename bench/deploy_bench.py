@@ -12,28 +12,27 @@ import argparse
 import io
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+from fabric import Config
+
+from delay_proxy import DelayProxy  # beside this script, which Python puts first on sys.path
+from fikaso import config as fikaso_config
+from fikaso import records
+from fikaso.connection import connect
+from fikaso.remote import SSHRemote
+from fikaso.runner import Runner
+from fikaso.steps import deploy
+from sandbox import vps as sandbox
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from fabric import Config  # noqa: E402
-
-from bench.delay_proxy import DelayProxy  # noqa: E402
-from fikaso import config as fikaso_config  # noqa: E402
-from fikaso import deploy  # noqa: E402
-from fikaso.connection import connect  # noqa: E402
-from fikaso.remote import SSHRemote  # noqa: E402
-from sandbox import vps  # noqa: E402
-
-import yaml  # noqa: E402
 
 
 def bench_ssh_config(info: dict, port: int, folder: Path) -> Path:
-    host_key = (vps.VPS_FILES / "ssh_host_ed25519_key.pub").read_text().split()
+    host_key = (sandbox.VPS_FILES / "ssh_host_ed25519_key.pub").read_text().split()
     known = folder / "known_hosts"
     known.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
     config = folder / "ssh_config"
@@ -49,15 +48,16 @@ def fikaso_deploy(settings, ssh_config: Path, proxy: DelayProxy) -> dict:
     proxy.reset()
     started = time.monotonic()
     remote = SSHRemote(connect("fikaso-bench", fabric_config))
-    run = deploy.Deploy(settings=settings, site=settings.panel("store"), remote=remote, reader=remote,
-                        actor=deploy.Actor.here(), action="deploy")
+    site = settings.panel("store")
+    run = deploy.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="deploy",
+                         commit=records.source_commit(site.source))
     out = io.StringIO()
-    deploy.deploy(run, out)
+    Runner.on(remote, out=out).steps("deploy store", deploy.DEPLOY_STEPS, run, deploy.deploy_cleanup)
     wall = time.monotonic() - started
     upload = next(float(line.split()[4]) for line in out.getvalue().splitlines() if "] upload" in line)
     remote.connection.close()
     return {"wall": wall, "upload": upload, "channels": remote.channels, "sent": proxy.sent,
-            "files": run.payload.sent}
+            "files": next(line.split()[6] for line in out.getvalue().splitlines() if "] upload" in line)}
 
 
 def rsync(source: Path, ssh_config: Path, proxy: DelayProxy) -> dict:
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rtt-ms", type=float, default=50)
     args = parser.parse_args()
-    info = vps.info()
+    info = sandbox.info()
     proxy = DelayProxy(info["port"], rtt=args.rtt_ms / 1000).start()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -9,8 +9,6 @@ the project's own files (fikaso.ssh_config), which only fill in what the earlier
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import socket
 from pathlib import Path
@@ -26,8 +24,8 @@ KEEPALIVE_SECONDS = 15
 
 
 def fingerprint(key: paramiko.PKey) -> str:
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    """The key's SHA256 fingerprint as `ssh-keygen -lf` prints it (SHA256:base64, no padding)."""
+    return key.fingerprint
 
 
 class UnknownHostKey(paramiko.SSHException):

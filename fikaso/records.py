@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .layout import Layout
 from .shell import append_lines
+from .tables import table
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,12 @@ def record_script(layout: Layout, site: str, release: dict | None, audit: dict |
 
 def releases_table(state) -> str:
     """A site's releases (a facts.SiteState): id, live or not, when, by whom, commit, PHP image, result."""
-    rows = [f"{'RELEASE':<16} {'LIVE':<5} {'WHEN':<21} {'BY':<24} {'COMMIT':<18} {'PHP IMAGE':<13} RESULT"]
+    rows = []
     ids = sorted(set(state.complete_releases()) | {r.get("id", "") for r in state.log if r.get("id")})
     for release_id in ids:
         entry = state.entry(release_id)
         on_disk = release_id in state.releases
         result = entry.get("result", "?") + ("" if on_disk else " (removed)")
-        rows.append(f"{release_id:<16} {'*' if release_id == state.live else '':<5} {entry.get('at', '?'):<21} "
-                    f"{entry.get('by', '?'):<24} {entry.get('commit', '') or '-':<18} "
-                    f"{entry.get('image', '').rpartition(':')[2] or '-':<13} {result}")
-    return "\n".join(rows)
+        rows.append((release_id, "*" if release_id == state.live else "", entry.get("at", "?"), entry.get("by", "?"),
+                     entry.get("commit", "") or "-", entry.get("image", "").rpartition(":")[2] or "-", result))
+    return table(("RELEASE", "LIVE", "WHEN", "BY", "COMMIT", "PHP IMAGE", "RESULT"), rows)

@@ -6,11 +6,14 @@ server only over the SSH channel's stdin (never argv, never a log line).
 from __future__ import annotations
 
 import base64
+import io
 import os
 import re
 import secrets as random
 from dataclasses import dataclass
 from pathlib import Path
+
+from dotenv import dotenv_values
 
 from .config import Settings
 from .errors import FikasoError
@@ -114,11 +117,11 @@ def _password(path: Path) -> str:
     return value
 
 
-def _env_value(env: str, key: str) -> str | None:
-    for line in env.splitlines():
-        if line.startswith(f"{key}="):
-            return line.split("=", 1)[1].strip().strip('"')
-    return None
+def env_values(env: str) -> dict[str, str | None]:
+    """The KEY=VALUE pairs of a .env text, read as dotenv does: quotes, `export` and comments.
+
+    No ${VAR} expansion: it would fill in this machine's environment, not the server's."""
+    return dotenv_values(stream=io.StringIO(env), interpolate=False)
 
 
 def load(settings: Settings) -> Secrets:
@@ -130,13 +133,14 @@ def load(settings: Settings) -> Secrets:
         password = _password(folder / password_file(site.name))
         env_path = folder / f"{site.name}.env"
         env = _read(env_path)
+        values = env_values(env)
         for key, expected in (("DB_PASSWORD", password), ("DB_DATABASE", database_name(site.name)),
                               ("DB_USERNAME", database_name(site.name)), ("DB_HOST", "mysql")):
-            if _env_value(env, key) != expected:
+            if values.get(key) != expected:
                 shown = "the password in " + str(folder / password_file(site.name)) if key == "DB_PASSWORD" else expected
                 raise FikasoError(f"{env_path} does not set {key} to {shown}",
                                   f"Edit {key} in that file, or delete it and run `fab secrets.generate`")
-        if not (_env_value(env, "APP_KEY") or "").startswith("base64:"):
+        if not (values.get("APP_KEY") or "").startswith("base64:"):
             raise FikasoError(f"{env_path} has no APP_KEY=base64:... line",
                               "Add one (php artisan key:generate --show prints one), or delete the file and "
                               "run `fab secrets.generate`")

@@ -6,19 +6,17 @@ from datetime import datetime, timezone
 from .commands.compose import SERVICES, SITES
 from .facts import Backup, CertificateFacts, StackFacts
 from .layout import Layout
+from .tables import table
 
 
 def render_status(facts: StackFacts, layout: Layout) -> str:
     disk = facts.disk or "?"
-    rows = [f"{'SERVICE':<16} {'STATE':<10} HEALTH"]
+    services = []
     for name in SERVICES:
         service = facts.services.get(name)
-        rows.append(f"{name:<16} {service.state if service else 'absent':<10} "
-                    f"{(service.health or '-') if service else '-'}")
-    rows.append("")
-    rows.append(f"{'SITE':<16} LIVE RELEASE")
-    for site in SITES:
-        rows.append(f"{site:<16} {facts.live.get(site, 'none')}")
+        services.append((name, service.state if service else "absent", (service.health or "-") if service else "-"))
+    rows = [table(("SERVICE", "STATE", "HEALTH"), services), ""]
+    rows.append(table(("SITE", "LIVE RELEASE"), [(site, facts.live.get(site, "none")) for site in SITES]))
     rows.append("")
     rows.append(f"disk used by {layout.base}: {disk}")
     healthy = sum(1 for name in SERVICES if name in facts.services and facts.services[name].healthy)
@@ -28,7 +26,7 @@ def render_status(facts: StackFacts, layout: Layout) -> str:
 
 def render_certificates(found: CertificateFacts, now: datetime) -> str:
     certificates, renewal = found.certificates, found.renewal
-    rows = [("DOMAIN", "ISSUER", "EXPIRES (UTC)", "DAYS LEFT")]
+    rows = []
     for domain, cert in certificates.items():
         if cert is None:
             rows.append((domain, "-", "-", "no certificate: HTTP only (fab certs.issue)"))
@@ -36,8 +34,7 @@ def render_certificates(found: CertificateFacts, now: datetime) -> str:
             days = cert.days_left(now)
             rows.append((domain, cert.issuer, cert.expires.strftime("%Y-%m-%d %H:%M"),
                          f"{days}" + ("  EXPIRED" if days < 0 else "  renew soon" if days < 14 else "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    out = ["  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:3])) + "  " + row[3] for row in rows]
+    out = [table(("DOMAIN", "ISSUER", "EXPIRES (UTC)", "DAYS LEFT"), rows)]
     if renewal:
         minute, hours = renewal.split()[:2]
         times = " and ".join(f"{int(hour):02d}:{int(minute):02d}" for hour in hours.split(","))
@@ -70,10 +67,7 @@ def _size(count: int) -> str:
 
 def render_backups(backups: list[Backup], now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
-    rows = [f"{'BACKUP':<18} {'AGE':>5} {'SIZE':>10}  {'DATABASES':<42} VERIFIED"]
-    for backup in backups:
-        backup_id, size, databases, verified = backup.id, backup.size, backup.databases, backup.verified
-        rows.append(f"{backup_id:<18} {_age(backup_id, now):>5} {_size(int(size)):>10}  {databases:<42} {verified}")
-    if len(rows) == 1:
-        rows.append("(no backups yet: `fab backup.now` makes one)")
-    return "\n".join(rows)
+    rows = [(b.id, _age(b.id, now), _size(b.size), b.databases, b.verified) for b in backups]
+    out = table(("BACKUP", "AGE", "SIZE", "DATABASES", "VERIFIED"), rows,
+                align=("left", "right", "right", "left", "left"))
+    return out if rows else out + "\n(no backups yet: `fab backup.now` makes one)"

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from cronsim import CronSim, CronSimError
 
 from ..errors import FikasoError
 from ..layout import Layout
@@ -9,15 +12,38 @@ from ..shell import cmd, q
 from .backup import script_path
 
 MARKER = "# fikaso-backup schedule"
-_FIELD = re.compile(r"^[0-9*/,\-]+$")
-_NAMED = ("@hourly", "@daily", "@weekly", "@monthly")
+# cron's own shorthands (lower case only, as cron reads them) and the five fields each stands for.
+_SPECIALS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+             "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+# cronsim also reads Quartz-style L, W, # and ?, which cron does not: a field may hold only numbers,
+# three-letter month or weekday names, and * , - /
+_CRON_FIELD = re.compile(r"[0-9*,/-]*(?:[A-Za-z]{3}[0-9*,/-]*)*")
+
+
+def check_cron(expression: str) -> None:
+    """Refuse anything the server's cron would not run as a five-field schedule."""
+    if expression == "@reboot":
+        raise FikasoError("'@reboot' is not a cron schedule for backups: it runs only when the server boots",
+                          "Give a time instead, e.g. --cron='17 3 * * *' (03:17 every day), or @daily")
+    fields = [f for f in re.split(r"[ \t]+", _SPECIALS.get(expression, expression)) if f]
+    odd = next((field for field in fields if not _CRON_FIELD.fullmatch(field)), None)
+    if len(fields) != 5:
+        reason = f"it has {len(fields)} field{'' if len(fields) == 1 else 's'}, cron reads 5"
+    elif odd is not None:
+        reason = f"{odd!r} is not cron syntax"
+    else:
+        try:
+            CronSim(" ".join(fields), datetime(2000, 1, 1))
+            return
+        except CronSimError as error:
+            reason = str(error).rstrip(".").lower()
+    raise FikasoError(f"{expression!r} is not a cron schedule ({reason})",
+                      "Give five fields (minute hour day-of-month month day-of-week), e.g. "
+                      "--cron='17 3 * * *' (03:17 every day), or @hourly, @daily, @weekly, @monthly or @yearly")
 
 
 def cron_line(layout: Layout, expression: str, daily: int, weekly: int, monthly: int) -> str:
-    fields = expression.split()
-    if not (expression in _NAMED or (len(fields) == 5 and all(_FIELD.match(f) for f in fields))):
-        raise FikasoError(f"{expression!r} is not a cron schedule",
-                          "Give five fields, e.g. --cron='17 3 * * *' (03:17 every day), or @daily")
+    check_cron(expression)
     for name, count in (("daily", daily), ("weekly", weekly), ("monthly", monthly)):
         if not 0 <= count <= 1000:
             raise FikasoError(f"--{name}={count} is out of range", "Use a count from 0 to 1000")

@@ -14,8 +14,7 @@ from ..errors import FikasoError
 from ..facts import StackFacts, cron_entry, stack
 from ..layout import Layout
 from ..plan import Action, Known, Outcome, Step, changed, failed, unchanged
-from .proxy import proxy_config
-from .setup import make_bundle
+from .shared import make_bundle, proxy_config
 
 
 @dataclass

@@ -4,14 +4,11 @@ Every step decides from the facts read at the start (one round trip) whether it 
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .. import archive, bundle, records
+from .. import archive, records
 from ..commands import database, php_image, release
 from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
-from ..commands.lock import LOCKED
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
 from ..facts import StackFacts, database_logins, stack
@@ -19,7 +16,7 @@ from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
 from ..secrets import Secrets, database_name
 from ..shell import cmd, q
-from .proxy import proxy_config
+from .shared import make_bundle, proxy_config
 
 @dataclass
 class SetupRun:
@@ -78,28 +75,6 @@ def extract_script(target, hash_file, sha: str) -> str:
         cmd("tar", "-x", "-p", "--no-same-owner", "-C", target),
         f"printf '%s\\n' {q(sha)} > {q(hash_file)}",
     ])
-
-
-def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, str]:
-    return {
-        "FIKASO_BASE": str(settings.base_dir),
-        "FIKASO_MYSQL_IMAGE": settings.images["mysql"],
-        "FIKASO_NGINX_IMAGE": settings.images["nginx"],
-        "FIKASO_CERTBOT_IMAGE": settings.images["certbot"],
-        "FIKASO_PHP_IMAGE": default_image,
-        "FIKASO_APP_UID": uid,
-        "FIKASO_LOCKED_EXIT": str(LOCKED),
-        "COMPOSE_FILE": php_image.compose_files(),
-    }
-
-
-def make_bundle(settings: Settings, uid: str) -> archive.Archive:
-    image = php_image.tag(settings, uid)
-    with tempfile.TemporaryDirectory() as tmp:
-        dest = Path(tmp) / "stack"
-        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, uid, image))
-        # The bundle is built here from known files: ship all of it, its compose .env included.
-        return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
 
 
 # ---- the steps --------------------------------------------------------------------------------

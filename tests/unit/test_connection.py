@@ -1,4 +1,8 @@
 """Failure paths of `connect` that a real server cannot easily produce on demand."""
+import base64
+import re
+import shutil
+import subprocess
 import socket
 
 import paramiko
@@ -55,8 +59,28 @@ def test_unknown_keys_are_rejected_by_policy():
 
 def test_fingerprint_is_openssh_style():
     key = paramiko.RSAKey.generate(1024)
-    assert connection.fingerprint(key).startswith("SHA256:")
-    assert not connection.fingerprint(key).endswith("=")
+    assert re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", connection.fingerprint(key))
+
+
+def _public_key(line: str) -> paramiko.PKey:
+    name, blob = line.split()[:2]
+    return paramiko.PKey.from_type_string(name, base64.b64decode(blob))
+
+
+def test_fingerprint_of_a_known_key_is_what_ssh_keygen_printed():
+    key = _public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt+6sNZDhG2qV4klxq2hpxVmypk7UuPJp6Jpi8c5oSW")
+    # `ssh-keygen -lf` on that key: 256 SHA256:Z1CArVlTkg/QYjjXSero05OqlPwpwBDhD7BitRanrSI no comment (ED25519)
+    assert connection.fingerprint(key) == "SHA256:Z1CArVlTkg/QYjjXSero05OqlPwpwBDhD7BitRanrSI"
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is not installed")
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+def test_fingerprint_matches_ssh_keygen(tmp_path, kind):
+    path = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
+    printed = subprocess.run(["ssh-keygen", "-lf", str(path) + ".pub"], check=True,
+                             capture_output=True, text=True).stdout.split()[1]
+    assert connection.fingerprint(_public_key((tmp_path / "key.pub").read_text())) == printed
 
 
 def isolated_config(user_ssh_config: str = "") -> Config:

@@ -15,10 +15,39 @@ def test_cron_line_runs_the_bundled_script_with_retention_and_a_log():
         ">> /srv/fikaso/state/backup.log 2>&1 # fikaso-backup schedule")
 
 
-@pytest.mark.parametrize("expression", ["17 3 * *", "every day", "17 3 * * * rm -rf /", "@reboot"])
-def test_a_bad_schedule_is_refused(expression):
-    with pytest.raises(FikasoError, match="not a cron schedule"):
+@pytest.mark.parametrize("expression", [
+    "0 3 * * MON", "0 3 * * mon-fri", "@daily", "@hourly", "@weekly", "@monthly", "@yearly", "@annually",
+    "@midnight", "*/15 * * * *", "0 0 1 JAN *", "17 3 * * *", "0 2 1-7,15 * 0-7", "30 1 * jan-mar/2 sun"])
+def test_what_cron_reads_is_accepted(expression):
+    assert schedule.cron_line(LAYOUT, expression, 7, 4, 12).startswith(expression + " /srv/fikaso/stack/bin/")
+
+
+@pytest.mark.parametrize("expression, reason", [
+    ("99 99 * * *", "bad minute"),
+    ("61 * * * *", "bad minute"),
+    ("0 24 * * *", "bad hour"),
+    ("0 0 * 13 *", "bad month"),
+    ("* * * *", "4 fields"),
+    ("17 3 * *", "4 fields"),
+    ("0 0 * * * *", "6 fields"),
+    ("17 3 * * * rm -rf /", "8 fields"),
+    ("every day", "2 fields"),
+    ("", "0 fields"),
+    ("@DAILY", "1 field,"),
+    ("0 0 L * *", "'L' is not cron syntax"),
+    ("0 0 * * 1#2", "'1#2' is not cron syntax"),
+    ("0 0 ? * *", "'?' is not cron syntax"),
+])
+def test_a_bad_schedule_is_refused(expression, reason):
+    with pytest.raises(FikasoError, match="not a cron schedule") as error:
         schedule.cron_line(LAYOUT, expression, 7, 4, 12)
+    assert reason in str(error.value)
+    assert "Give five fields" in str(error.value)
+
+
+def test_reboot_is_cron_but_not_a_backup_schedule():
+    with pytest.raises(FikasoError, match="only when the server boots.*Give a time instead"):
+        schedule.cron_line(LAYOUT, "@reboot", 7, 4, 12)
 
 
 def test_retention_must_keep_something():

@@ -57,3 +57,31 @@ def test_unusable_password(settings):
     (settings.secrets_dir / "mysql_root_password").write_text("short'")
     with pytest.raises(FikasoError, match="not a usable password"):
         secrets.load(settings)
+
+
+@pytest.mark.parametrize("line", [
+    'DB_HOST="mysql"',
+    "DB_HOST='mysql'",
+    "export DB_HOST=mysql",
+    "DB_HOST=mysql # the compose service",
+    "DB_HOST = mysql",
+])
+def test_env_lines_are_read_as_dotenv_reads_them(settings, line):
+    secrets.generate(settings)
+    env_path = settings.secrets_dir / "store.env"
+    env_path.write_text(env_path.read_text().replace("DB_HOST=mysql", line))
+    assert secrets.env_values(env_path.read_text())["DB_HOST"] == "mysql"
+    secrets.load(settings)
+
+
+def test_env_values_keep_what_is_inside_quotes():
+    values = secrets.env_values("A='x # y'\nB=\"p'q\"\nexport C=\"s p\" # note\nD=${HOME}\n")
+    assert values == {"A": "x # y", "B": "p'q", "C": "s p", "D": "${HOME}"}
+
+
+def test_a_commented_out_setting_does_not_count(settings):
+    secrets.generate(settings)
+    env_path = settings.secrets_dir / "store.env"
+    env_path.write_text(env_path.read_text().replace("DB_HOST=mysql", "# DB_HOST=mysql"))
+    with pytest.raises(FikasoError, match="store.env does not set DB_HOST to mysql"):
+        secrets.load(settings)

@@ -69,9 +69,13 @@ def test_status_table_shows_every_service_and_release():
     text = render_status(parse_facts(FACTS_OUTPUT), LAYOUT)
     for service in SERVICES:
         assert service in text
-    assert "store_panel      exited" in text
-    assert "admin_nginx      absent" in text
-    assert "store            none" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.strip()}
+    assert rows["SERVICE"] == ["STATE", "HEALTH"] and rows["SITE"] == ["LIVE", "RELEASE"]
+    assert rows["mysql"] == ["running", "healthy"]
+    assert rows["store_panel"] == ["exited", "-"]
+    assert rows["admin_nginx"] == ["absent", "-"]
+    assert rows["store"] == ["none"]
+    assert rows["admin"] == ["20261124030000"]
     assert "disk used by /srv/fikaso: 1.2G" in text
     assert "1 of 9 services running and healthy" in text
 

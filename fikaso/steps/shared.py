@@ -1,0 +1,47 @@
+"""What setup and certs.issue share: the stack bundle both compare with the server's, and the proxy step."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .. import archive, bundle
+from ..commands import php_image, proxy
+from ..commands.lock import LOCKED
+from ..config import Settings
+from ..facts import StackFacts
+from ..layout import Layout
+from ..plan import Action, Outcome, changed, unchanged
+
+
+def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outcome:
+    """HTTPS for each domain that has a certificate on the server; the config goes live only after
+    `nginx -t` passed on it."""
+    text = proxy.render(settings, facts.certificates)
+    https = sorted(facts.certificates & {site.domain for site in settings.sites})
+    summary = f"HTTPS for {', '.join(https)}" if https else "HTTP only (no certificate yet: fab certs.issue)"
+    if facts.proxy_hash == proxy.sha256(text):
+        return unchanged(summary)
+    return changed(summary, Action("checking and installing the proxy configuration", proxy.apply_script(layout),
+                                   stdin=text.encode()))
+
+
+def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, str]:
+    return {
+        "FIKASO_BASE": str(settings.base_dir),
+        "FIKASO_MYSQL_IMAGE": settings.images["mysql"],
+        "FIKASO_NGINX_IMAGE": settings.images["nginx"],
+        "FIKASO_CERTBOT_IMAGE": settings.images["certbot"],
+        "FIKASO_PHP_IMAGE": default_image,
+        "FIKASO_APP_UID": uid,
+        "FIKASO_LOCKED_EXIT": str(LOCKED),
+        "COMPOSE_FILE": php_image.compose_files(),
+    }
+
+
+def make_bundle(settings: Settings, uid: str) -> archive.Archive:
+    image = php_image.tag(settings, uid)
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "stack"
+        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, uid, image))
+        # The bundle is built here from known files: ship all of it, its compose .env included.
+        return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
