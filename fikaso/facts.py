@@ -18,6 +18,7 @@ from .shell import q
 from .commands import backup as backup_commands
 from .commands import certbot, cron, database, php_image, release
 from .commands.compose import SERVICES, SITES, compose
+from .commands import lock
 from .commands.lock import LOCKED_KEY
 
 
@@ -195,6 +196,12 @@ def migrations_run(layout: Layout, database: str) -> Fact[set[str]]:
     """The Laravel migrations that have run in a panel's database."""
     return Fact("migrations", f"{backup_commands.migrations_script(layout, database)} | sed 's/^/ran=/'",
                 lambda values: set(values.all("ran")))
+
+
+def lock_holder(layout: Layout, name: str) -> Fact[tuple[bool, str]]:
+    """Whether the site's deploy lock is held, and what its holder recorded."""
+    return Fact("lock", lock.holder_script(layout, name),
+                lambda values: (bool(values.all(lock.LOCKED_KEY)), values.one(lock.LOCKED_KEY)))
 
 
 # ---- certificates -----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-from fikaso.commands.lock import holder_script, unlock_script
+from fikaso.commands.lock import unlock_script
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
-from fikaso.plan import Action, Fact
+from fikaso.facts import lock_holder
+from fikaso.plan import Action
 
 from .common import fikaso_task, open_runner, settings_of, sites_of
 
@@ -15,8 +16,8 @@ def release_(c, panel=None, yes=False, plan=False):
     (site,) = sites_of(settings, panel, allow_all=False)
     layout = Layout(settings.base_dir)
     runner = open_runner(c, settings, plan)
-    (held, holder) = runner.read(Fact("lock", holder_script(layout, site.name),
-                                      lambda values: (bool(values.all("held")), values.one("held"))))
+    (lock,) = runner.read(lock_holder(layout, site.name))
+    held, holder = lock
     if not held:
         print(f"the {site.name} lock is free")
         return
