@@ -130,6 +130,20 @@ def test_a_second_deploy_of_the_same_panel_fails_at_once_naming_the_holder(deplo
     assert deploy_store(v1).returncode == 0
 
 
+def test_a_lock_left_by_another_machine_is_named_and_freed_on_request(deployed):
+    holder = '{"who": "bo@ci-runner", "host": "ci-runner", "pid": 7, "action": "deploy landing"}'
+    made = ssh(deployed, f"mkdir -p /srv/fikaso/state/locks/landing && printf '%s\\n' '{holder}' "
+                         "> /srv/fikaso/state/locks/landing/holder")
+    assert made.returncode == 0, made.stderr
+    blocked = fab("deploy", "--panel=landing")
+    assert blocked.returncode == 1 and "Another run holds the landing lock: bo@ci-runner" in blocked.stderr
+    freed = fab("lock.release", "--panel=landing", "--yes")
+    assert freed.returncode == 0, freed.stdout + freed.stderr
+    assert "held by: " + holder in freed.stdout and freed.stdout.strip().endswith("the landing lock is free")
+    assert ssh(deployed, "test -e /srv/fikaso/state/locks/landing").returncode != 0
+    assert fab("deploy", "--panel=landing").returncode == 0
+
+
 def test_killing_a_deploy_mid_upload_leaves_the_live_release_and_the_next_deploy_works(deployed, v1, scratch):
     assert deploy_store(v1).returncode == 0
     before = live(deployed)
