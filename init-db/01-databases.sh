@@ -25,8 +25,15 @@ trap 'rm -f "$options"' EXIT
 chmod 600 "$options"
 printf '[client]\nuser=root\npassword=%s\n' "$(secret mysql_root_password)" >"$options"
 
+# One database and user per panel: each panel's password is a secret mounted by compose.yaml.
+panels=()
+for file in "$secrets"/*_db_password; do
+	name=$(basename "$file")
+	panels+=("${name%_db_password}")
+done
+
 {
-	for panel in admin store website; do
+	for panel in "${panels[@]}"; do
 		db="fikaso_${panel}"
 		password=$(secret "${panel}_db_password")
 		echo "CREATE DATABASE IF NOT EXISTS \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
@@ -37,4 +44,4 @@ printf '[client]\nuser=root\npassword=%s\n' "$(secret mysql_root_password)" >"$o
 	echo "FLUSH PRIVILEGES;"
 } | mysql --defaults-extra-file="$options" --protocol=socket
 
-echo "init-db: databases fikaso_admin, fikaso_store, fikaso_website and their users are in place"
+echo "init-db: databases ${panels[*]/#/fikaso_} and their users are in place"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 
+from fikaso.commands.compose import NETWORK
 from fikaso.config import PROJECT_ROOT
 from fikaso.errors import FikasoError
 
@@ -238,12 +239,12 @@ def acme_up(log=print) -> dict:
     """
     info()  # a clear error when no sandbox runs
     gateway = run(in_vps("docker", "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}",
-                         "fikaso_network"), what="Finding the stack's network in the sandbox", fix=ACME_FIX).strip()
+                         NETWORK), what="Finding the stack's network in the sandbox", fix=ACME_FIX).strip()
     running = subprocess.run(in_vps("docker", "inspect", "--format", "{{.State.Running}}", ACME_CONTAINER),
                              capture_output=True, text=True, check=False).stdout.strip()
     if running != "true":
         subprocess.run(in_vps("docker", "rm", "--force", ACME_CONTAINER), capture_output=True, check=False)
-        run(in_vps("docker", "run", "--detach", "--name", ACME_CONTAINER, "--network", "fikaso_network",
+        run(in_vps("docker", "run", "--detach", "--name", ACME_CONTAINER, "--network", NETWORK,
                    "--network-alias", "pebble", "--env", f"ANSWER_IPV4={gateway}", images.ACME_IMAGE),
             what="Starting the test ACME server (pebble)", fix=ACME_FIX)
     api = in_vps("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--cacert", "/pebble/ca.pem")

@@ -8,6 +8,8 @@ from ..shell import cmd, q
 from ..secrets import database_name
 
 DATABASES = tuple(database_name(panel) for panel in PANELS)
+OLD_BUNDLE = ("the backup script on the server is older than this Fikaso and did not take the snapshot's "
+              "name: run `fab setup` to update it, then deploy again")
 
 
 def script_path(layout: Layout):
@@ -18,7 +20,12 @@ def now_script(layout: Layout, database: str | None = None, backup_id: str | Non
     """Back up now; `backup_id` (a UTC time such as 20261125T031700Z) names it in advance."""
     _check_database(database)
     run = cmd(script_path(layout), "now", *([database] if database else []))
-    return f"FIKASO_BACKUP_ID={q(backup_id)} {run}" if backup_id else run
+    if not backup_id:
+        return run
+    # A server whose bundle predates named backups would pick its own id: say so rather than
+    # record a snapshot that does not exist.
+    return (f"FIKASO_BACKUP_ID={q(backup_id)} {run}\n"
+            f"[ -d {q(layout.base / 'backups' / backup_id)} ] || {{ echo {q(OLD_BUNDLE)} >&2; exit 1; }}")
 
 
 def verify_script(layout: Layout, backup_id: str | None) -> str:

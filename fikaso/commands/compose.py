@@ -11,6 +11,7 @@ SERVICES = ("mysql", *(f"{p}_panel" for p in PANELS), *(f"{p}_nginx" for p in PA
             "landing_nginx", "nginx_proxy")
 NGINX_SERVICES = tuple(name for name in SERVICES if name.endswith("_nginx") or name == "nginx_proxy")
 WAIT_SECONDS = 300
+NETWORK = "fikaso_network"   # the stack's bridge network (FIKASO_NETWORK in the bundle's .env)
 
 
 def compose(layout: Layout, *args: object) -> str:

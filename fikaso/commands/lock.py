@@ -48,6 +48,11 @@ def certs_lock_file(layout: Layout):
     return layout.state / "certs.lock"
 
 
+def backup_lock_file(layout: Layout):
+    """One backup or restore at a time (stack/bin/fikaso-backup takes it)."""
+    return layout.state / "backup.lock"
+
+
 def flock_lines(path, who: str, seconds: int = FLOCK_SECONDS) -> str:
     """Hold an flock on `path` for the rest of the script, waiting at most `seconds` for `who` holding it."""
     return (f"exec 9>{q(path)}\n"

@@ -5,12 +5,13 @@ import tempfile
 from pathlib import Path
 
 from .. import archive, bundle
-from ..commands import php_image, proxy
-from ..commands.lock import LOCKED
-from ..config import Settings
+from ..commands import certbot, lock, php_image, proxy, release
+from ..commands.compose import NETWORK
+from ..config import PANELS, Settings
 from ..facts import StackFacts
 from ..layout import Layout
 from ..plan import Action, Outcome, changed, unchanged
+from ..secrets import database_name
 
 
 def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outcome:
@@ -26,6 +27,9 @@ def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outco
 
 
 def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, str]:
+    """The bundle's .env: Compose's settings, and the values stack/bin's scripts share with Fikaso,
+    so that each is written once, here."""
+    layout = Layout(settings.base_dir)
     return {
         "FIKASO_BASE": str(settings.base_dir),
         "FIKASO_MYSQL_IMAGE": settings.images["mysql"],
@@ -33,7 +37,15 @@ def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, s
         "FIKASO_CERTBOT_IMAGE": settings.images["certbot"],
         "FIKASO_PHP_IMAGE": default_image,
         "FIKASO_APP_UID": uid,
-        "FIKASO_LOCKED_EXIT": str(LOCKED),
+        "FIKASO_NETWORK": NETWORK,
+        "FIKASO_PANELS": " ".join(PANELS),
+        "FIKASO_DATABASES": " ".join(database_name(panel) for panel in PANELS),
+        "FIKASO_APP_ROOT": release.APP_ROOT,
+        "FIKASO_LOCKED_EXIT": str(lock.LOCKED),
+        "FIKASO_BACKUP_LOCK": str(lock.backup_lock_file(layout)),
+        "FIKASO_CERTS_LOCK": str(lock.certs_lock_file(layout)),
+        "FIKASO_CERTS_LOCK_WAIT": str(lock.FLOCK_SECONDS),
+        "FIKASO_CA_BUNDLE": certbot.CA_BUNDLE,
         "COMPOSE_FILE": php_image.compose_files(),
     }
 

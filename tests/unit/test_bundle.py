@@ -1,4 +1,5 @@
 """The bundle a user uploads: rendered nginx configs, the compose file, the PHP image's build files."""
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -180,3 +181,18 @@ def test_the_backup_script_passes_shellcheck():
                ROOT / "dockerfiles/php/install-extensions.sh"]
     result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_values_the_stack_scripts_share_come_from_the_bundle_env_only():
+    from fikaso.steps.shared import compose_env
+    env = compose_env(load_settings(shipped_section(), root=ROOT), "1000", "fikaso/php:abc")
+    scripts = {path: path.read_text() for path in (ROOT / "stack/bin").iterdir()}
+    wanted = {key for text in scripts.values() for key in re.findall(r"setting (FIKASO_[A-Z_]+)", text)}
+    wanted |= set(re.findall(r"\$\{(FIKASO_[A-Z_]+)", (ROOT / "stack/compose.yaml").read_text()))
+    assert wanted <= set(env), wanted - set(env)
+    example = {line.split("=")[0] for line in (ROOT / "stack/example.env").read_text().splitlines() if "=" in line}
+    assert set(re.findall(r"\$\{(FIKASO_[A-Z_]+)", (ROOT / "stack/compose.yaml").read_text())) <= example
+    for path, text in scripts.items():  # no copy of a shared value is left in a script
+        for copy in ("fikaso_admin", "fikaso_network", "/var/www/app", "backup.lock", "certs.lock", " 900 ",
+                     "exit 75", "fikaso-acme-ca.pem"):
+            assert copy not in text, f"{path.name} repeats {copy!r}; read it with `setting` from the .env"
