@@ -9,6 +9,7 @@ one-file change). Needs a running sandbox with the stack set up (`make demo`).
 from __future__ import annotations
 
 import argparse
+import re
 import io
 import shutil
 import subprocess
@@ -57,7 +58,7 @@ def fikaso_deploy(settings, ssh_config: Path, proxy: DelayProxy) -> dict:
     upload = next(float(line.split()[4]) for line in out.getvalue().splitlines() if "] upload" in line)
     remote.connection.close()
     return {"wall": wall, "upload": upload, "channels": remote.channels, "sent": proxy.sent,
-            "files": next(line.split()[6] for line in out.getvalue().splitlines() if "] upload" in line)}
+            "files": int(re.search(r"(\d+) files sent", out.getvalue()).group(1))}
 
 
 def rsync(source: Path, ssh_config: Path, proxy: DelayProxy) -> dict:

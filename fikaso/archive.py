@@ -27,10 +27,6 @@ class Archive:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
-    def chunks(self, size: int = 256 * 1024) -> Iterable[bytes]:
-        for start in range(0, len(self.data), size):
-            yield self.data[start:start + size]
-
 
 def _info(name: str, *, kind: bytes, mode: int, size: int = 0, link: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)

@@ -19,7 +19,6 @@ from .commands import backup as backup_commands
 from .commands import certbot, cron, database, php_image, release
 from .commands.compose import SERVICES, SITES, compose
 from .commands import lock
-from .commands.lock import LOCKED_KEY
 
 
 # ---- the stack: what setup, status and certs decide from -------------------------------------
@@ -145,8 +144,6 @@ class SiteState:
     uid: str = ""
     log: list[dict] = field(default_factory=list)
     manifest: dict[str, str] = field(default_factory=dict)
-    holder: str = ""
-    recovered: bool = False   # an interrupted move to another PHP image was just finished
 
     def entry(self, release_id: str) -> dict:
         """The newest log record of a release (empty if it has none)."""
@@ -176,7 +173,7 @@ def _site_script(layout: Layout, site: str) -> str:
 
 def parse_site(values: Values) -> SiteState:
     state = SiteState(stack=values.flag("stack"), live=values.one("live"), image=values.one("image"),
-                      uid=values.one("uid"), holder=values.one(LOCKED_KEY), recovered=values.flag("recovered"))
+                      uid=values.one("uid"))
     state.releases = [r for r in values.all("release") if r]
     for line in values.all("log"):
         try:

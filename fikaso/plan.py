@@ -5,9 +5,9 @@ actions are scripts (with optional data on stdin) that change it; a step looks a
 returns the actions it needs. One runner (fikaso/runner.py) executes actions on one host or a
 group, or prints them, so every task's plan is exactly its run.
 
-The wire format of every fact is the same: lines of `key=value`, one value per line (JSON where
-it is structured, base64 where it is binary). Several facts read in one round trip are framed by
-a header line each (`FACT_HEADER name`).
+The wire format of every fact is the same: lines of `key=value`, one value per line (a key may
+repeat; a value is plain text, JSON or base64, never a line break). Several facts read in one
+round trip are framed by a header line each (`FACT_HEADER name`).
 """
 from __future__ import annotations
 

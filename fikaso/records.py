@@ -37,6 +37,19 @@ class Actor:
         return {"who": self.name, "host": self.host, "pid": self.pid, "since": since, "action": f"{action} {site}"}
 
 
+def holder_is_dead_here(info: dict) -> bool:
+    """True when a lock's holder ran on this machine and its process is gone (a killed run)."""
+    if info.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(info.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def source_commit(source: Path) -> str:
     """The source's git commit ('+dirty' when it has uncommitted changes), or '' outside git."""
     def git(*args):

@@ -3,6 +3,10 @@
 In a plan (`--plan`, or Invoke's `-R`/`--dry`), facts are still read from the server, since
 every decision depends on them, but each action is printed instead of run: the plan is exactly
 the run, action for action.
+
+On a group of hosts every action runs on each host in parallel, and `read_all` reads each host's
+facts; steps still decide from the first host's facts (`read`), which holds for what runs the same
+everywhere. Steps that must decide per host are the next step of multi-host support.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ class Runner:
     hosts: Sequence[Host]
     out: TextIO = field(default_factory=lambda: sys.stdout)
     planning: bool = False
+    _in_steps: bool = False
 
     @classmethod
     def on(cls, remote: Remote, name: str = "", plan: bool = False, out: TextIO | None = None) -> "Runner":
@@ -57,7 +62,8 @@ class Runner:
 
     def run(self, action: Action) -> list[Result]:
         """Run one action on every host (in parallel); its `reads` come back in `Result.facts`."""
-        echo = (lambda line: print(line, file=self.out, flush=True)) if action.stream else None
+        indent = "    " if self._in_steps else ""
+        echo = (lambda line: print(f"{indent}{line}", file=self.out, flush=True)) if action.stream else None
 
         def one(host: Host) -> Result:
             result = host.executor.run(action.full_script, label=action.label, stdin=action.stdin,
@@ -78,11 +84,6 @@ class Runner:
             return [work(self.hosts[0])]
         with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
             return list(pool.map(work, self.hosts))
-
-    @property
-    def channels(self) -> int:
-        return sum(host.executor.channels + (host.reader.channels if host.reader is not host.executor else 0)
-                   for host in self.hosts)
 
     # ---- steps ------------------------------------------------------------------------------
 
@@ -111,13 +112,23 @@ class Runner:
                 print(f"warning: {action.label} failed too: {str(error).splitlines()[0]}", file=self.out)
 
     def steps(self, title: str, steps: Sequence[Step], context: Any,
-              cleanup: Callable[[Any, list[str], BaseException], Sequence[Action]] | None = None) -> list[Outcome]:
+              cleanup: Callable[[Any, list[str], BaseException], Sequence[Action]] | None = None,
+              retry: Callable[[Any, BaseException], tuple[str, Sequence[Action]] | None] | None = None,
+              ) -> list[Outcome]:
         """Run steps in order, one line each; the first failure stops the run and is re-raised.
 
         On a failure, `cleanup` (given the names of the steps that finished and the error) returns
         the actions that put the server back in order (free a lock, record the failure); they run
-        before the error goes up.
+        before the error goes up. `retry` may instead answer a failure with a note and the actions
+        that clear its cause (a lock left by a killed run): the step then runs once more.
         """
+        self._in_steps = True
+        try:
+            return self._steps(title, steps, context, cleanup, retry)
+        finally:
+            self._in_steps = False
+
+    def _steps(self, title, steps, context, cleanup, retry) -> list[Outcome]:
         out = self.out
         width = max(len(step.name) for step in steps)
         outcomes = []
@@ -131,7 +142,17 @@ class Runner:
                 print(f"{prefix} ...", file=out, end="", flush=True)
             begun = time.monotonic()
             try:
-                outcome = self.step(step, context)
+                try:
+                    outcome = self.step(step, context)
+                except Exception as error:
+                    cure = retry(context, error) if retry is not None else None
+                    if cure is None:
+                        raise
+                    note, actions = cure
+                    print(f"{chr(10) if lead else ''}note: {note}", file=out, flush=True)
+                    for action in actions:
+                        self.run(action)
+                    outcome = self.step(step, context)
             except BaseException as error:
                 print(f"{lead}{prefix} FAILED after {time.monotonic() - begun:.1f} s", file=out, flush=True)
                 if cleanup is not None:

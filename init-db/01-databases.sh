@@ -1,5 +1,5 @@
 #!/bin/bash
-# The three panel databases (utf8mb4) and one user per panel with rights on its own database
+# One database (utf8mb4) per panel and one user per panel with rights on its own database
 # only. Passwords come from the secret files Compose mounts under /run/secrets; they reach mysql
 # through a 0600 option file and stdin, never argv or the environment.
 #

@@ -9,8 +9,7 @@ from invoke.exceptions import Exit
 
 from fikaso import config as fikaso_config
 from fikaso import secrets as fikaso_secrets
-from fikaso.commands.compose import compose
-from fikaso.commands.release import APP_ROOT
+from fikaso.commands.release import artisan_script
 from fikaso.connection import connect
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
@@ -125,9 +124,8 @@ def artisan(settings, panel: str | None, *args: str) -> Action:
     (site,) = sites_of(settings, panel, allow_all=False)
     if site.name not in fikaso_config.PANELS:
         raise FikasoError(f"The {site.name} site is static and has no Laravel app", "Pick a panel: admin, store or website")
-    script = compose(Layout(settings.base_dir), "exec", "-T", "-w", f"{APP_ROOT}/current", f"{site.name}_panel",
-                     "php", "artisan", *args)
-    return Action(f"php artisan {' '.join(args)}", script, stream=True)
+    return Action(f"php artisan {' '.join(args)}", artisan_script(Layout(settings.base_dir), site.name, *args),
+                  stream=True)
 
 
 def run_artisan(c, panel: str | None, *args: str, plan: bool = False) -> None:

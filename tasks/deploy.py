@@ -1,14 +1,10 @@
-import os
-import socket
 import time
 
 from fikaso import config as fikaso_config
 from fikaso import records
-from fikaso.commands.lock import unlock_script
 from fikaso.errors import FikasoError
 from fikaso.facts import site as site_fact
 from fikaso.layout import Layout
-from fikaso.plan import Action
 from fikaso.remote import RemoteError
 from fikaso.runner import Runner
 from fikaso.steps import deploy as steps
@@ -16,34 +12,13 @@ from fikaso.steps import deploy as steps
 from .common import fikaso_task, open_runner, settings_of, sites_of
 
 
-def holder_is_dead_here(info: dict) -> bool:
-    """True when a lock's holder ran on this machine and its process is gone (a killed run)."""
-    if info.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(info.get("pid", 0)), 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, ValueError):
-        return False
-    return False
-
-
 def run_site(runner: Runner, run: steps.SiteRun, plan, cleanup) -> None:
     """Run a deploy's or rollback's steps; a lock left by a killed run from this machine is taken over."""
-    for attempt in (1, 2):
-        try:
-            runner.steps(f"{run.action} {run.name}", plan, run, cleanup)
-            return
-        except steps.Locked as locked:
-            if attempt == 2 or not holder_is_dead_here(locked.info):
-                raise
-            print(f"note: the {run.name} lock was left by pid {locked.info.get('pid')} on this machine, which is "
-                  "no longer running; taking it over", file=runner.out)
-            runner.run(Action("freeing a stale lock", unlock_script(run.layout, run.name)))
-        except RemoteError as error:
-            raise FikasoError(str(error), f"Nothing went live; fix the cause shown above and run the {run.action} "
-                              "again") from None
+    try:
+        runner.steps(f"{run.action} {run.name}", plan, run, cleanup, retry=steps.stale_lock)
+    except RemoteError as error:
+        raise FikasoError(str(error), f"Nothing went live; fix the cause shown above and run the {run.action} "
+                          "again") from None
 
 
 @fikaso_task(help={"panel": "admin, store, website, landing, or all",

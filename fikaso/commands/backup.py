@@ -48,14 +48,6 @@ def migrations_script(layout: Layout, database: str) -> str:
     return cmd(script_path(layout), "migrations", database)
 
 
-def created_id(output: str) -> str:
-    """The id in the script's closing line, "backup <id> ok in N s"."""
-    for line in reversed(output.splitlines()):
-        if line.startswith("backup ") and " ok in " in line:
-            return line.split()[1]
-    raise FikasoError("The backup script did not report a backup id", "See its output above")
-
-
 def list_script(layout: Layout) -> str:
     return cmd(script_path(layout), "list")
 

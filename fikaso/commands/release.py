@@ -115,6 +115,11 @@ def in_php(layout: Layout, panel: str, container: str | None, options: list[str]
     return compose(layout, "exec", "-T", *options, f"{panel}_panel", *command)
 
 
+def artisan_script(layout: Layout, panel: str, *args: str) -> str:
+    """`php artisan ARGS` in the panel's live release."""
+    return compose(layout, "exec", "-T", "-w", f"{APP_ROOT}/current", f"{panel}_panel", "php", "artisan", *args)
+
+
 def install_script(layout: Layout, panel: str, release_id: str, uid: str, container: str | None = None) -> str:
     """Inside the panel's PHP container: shared folders, dependencies, migrations, caches.
 

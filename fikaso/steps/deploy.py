@@ -199,7 +199,9 @@ def image(run: SiteRun) -> Outcome:
 
     def judge(results) -> Outcome:
         how = "built" if "image=built" in results[0].stdout.split() else "on the server"
-        return changed(f"{target} {how if stdin else ''}; a candidate container runs it until the switch")
+        if stdin:   # as the deploy said before: built, or found on the server
+            return changed(f"{target} {how}; a candidate container runs it until the switch")
+        return changed(f"{target}: a candidate container runs it until the switch")
     return changed("", start, judge=judge)
 
 
@@ -265,10 +267,13 @@ def install(run: SiteRun) -> Outcome:
     return changed(f"{len(pending_migrations(run))} migration(s) run", work)
 
 
-def deploy_record(run: SiteRun, result: str, migrations: int, reason: str = "") -> dict:
+def deploy_record(run: SiteRun, result: str, migrations: int, reason: str = "",
+                  done: Sequence[str] = ("image", "snapshot")) -> dict:
+    """The release log's record of this deploy; a failed one records only what its finished steps did."""
+    image = (new_image(run) if "image" in done else "") or run.state.image
+    snapshot = snapshot_id(run) if "snapshot" in done and takes_snapshot(run) else ""
     return records.release_record(run.release_id, run.actor, run.commit, result, migrations=migrations,
-                                  image=new_image(run) or run.state.image,
-                                  snapshot=snapshot_id(run) if takes_snapshot(run) else "", reason=reason)
+                                  image=image, snapshot=snapshot, reason=reason)
 
 
 def finish(run: SiteRun) -> Outcome:
@@ -285,19 +290,35 @@ def finish(run: SiteRun) -> Outcome:
                    Action("pruning old releases, recording and freeing the lock", script))
 
 
+def stale_lock(run: SiteRun, error: BaseException) -> tuple[str, list[Action]] | None:
+    """A lock left by a killed run of this machine is freed, and the lock step tried again."""
+    if not isinstance(error, Locked) or not records.holder_is_dead_here(error.info):
+        return None
+    return (f"the {run.name} lock was left by pid {error.info.get('pid')} on this machine, which is no longer "
+            "running; taking it over", [Action("freeing a stale lock", unlock_script(run.layout, run.name))])
+
+
 DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image),
                 Step("snapshot", snapshot, reads=_migrations_fact), Step("install", install),
                 Step("switch", switch), Step("finish", finish))
 
 
+def _reason(error: BaseException) -> str:
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
+
 def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> list[Action]:
     """After a failure: the live release is as it was; remove what the run left, record why, unlock."""
-    if "site" not in run.known.values:      # the lock was never ours
+    if isinstance(error, Locked):           # the lock is someone else's
         return []
     unlock = unlock_script(run.layout, run.name)
     if isinstance(error, NotSetUp):
         return [Action("freeing the lock", unlock)]
-    reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    reason = _reason(error)
+    if "site" not in run.known.values:      # the lock script itself failed, after or before taking it
+        audit = run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)
+        return [Action("recording the failure and freeing the lock",
+                       "\n".join([records.record_script(run.layout, run.name, None, audit), unlock]))]
     lines = []
     if "switch" not in done:
         # The failed release never stayed live (activation switched back), so it can go.
@@ -305,7 +326,7 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
             lines += php_image.remove_candidate_lines(run.name)
         lines.append(cmd("rm", "-rf", run.layout.release(run.name, run.release_id)))
     migrated = len(pending_migrations(run)) if "install" in done else 0
-    lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason),
+    lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
               unlock]
     return [Action("recording the failure and freeing the lock", "\n".join(lines))]
@@ -335,7 +356,7 @@ ROLLBACK_STEPS = (Step("lock", lock), Step("image", image), Step("database", dat
 
 
 def rollback_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> list[Action]:
-    if "site" not in run.known.values:
+    if isinstance(error, Locked):
         return []
     lines = php_image.remove_candidate_lines(run.name) if "image" in done and "switch" not in done else []
     return [Action("freeing the lock", "\n".join([*lines, unlock_script(run.layout, run.name)]))]

@@ -1,13 +1,14 @@
 """`fab setup` as steps: bring a fresh VPS to the whole running stack; on a second run, change nothing.
 
-Every step decides from the facts read at the start (one round trip) whether it has work to do.
+Every step decides from facts whether it has work to do: the stack fact read first, in one round
+trip, and the database logins read just before the databases step.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .. import archive, records
-from ..commands import database, php_image, release
+from ..commands import database, php_image, release, server
 from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
@@ -15,7 +16,6 @@ from ..facts import StackFacts, database_logins, stack
 from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
 from ..secrets import Secrets, database_name
-from ..shell import cmd, q
 from .shared import make_bundle, proxy_config
 
 @dataclass
@@ -46,37 +46,6 @@ class SetupRun:
         return self.facts.bundle_hash != self.bundle().sha256
 
 
-# ---- pure builders of remote scripts -------------------------------------------------------
-
-def layout_script(layout: Layout, facts: StackFacts) -> str:
-    lines = []
-    if facts.base_state == "missing":
-        parent_make = cmd("mkdir", "-p", layout.base)
-        sudo_make = cmd("sudo", "-n", "install", "-d", "-o", facts.uid, "-g", facts.uid, layout.base)
-        lines.append(f"{parent_make} 2>/dev/null || {sudo_make}" if facts.sudo else parent_make)
-    lines.append(cmd("mkdir", "-p", *layout.folders()))
-    # Private keys live under certificates/: only the deploy user (and root) may look in.
-    lines.append(cmd("chmod", "700", layout.secrets, layout.certificates))
-    return "\n".join(lines)
-
-
-def secrets_archive(secrets: Secrets) -> archive.Archive:
-    # The password files are read inside the mysql container by its own user, so they are 0644
-    # inside the 0700 secrets folder; the .env files are read by the app's own uid: 0600.
-    entries = {f"secrets/{name}": (data, 0o644) for name, data in secrets.files().items()}
-    for panel, env in secrets.env_files.items():
-        entries[f"panels/{panel}/shared/.env"] = (env, 0o600)
-    return archive.files(entries)
-
-
-def extract_script(target, hash_file, sha: str) -> str:
-    """Unpack the tar arriving on stdin into `target`, then record its hash."""
-    return "\n".join([
-        cmd("tar", "-x", "-p", "--no-same-owner", "-C", target),
-        f"printf '%s\\n' {q(sha)} > {q(hash_file)}",
-    ])
-
-
 # ---- the steps --------------------------------------------------------------------------------
 
 def docker(run: SetupRun) -> Outcome:
@@ -103,16 +72,16 @@ def folders(run: SetupRun) -> Outcome:
             "or set fikaso.base_dir in fabric.yaml to a folder the user owns")
     if not facts.folders_missing:
         return unchanged(str(run.layout.base))
-    return changed(str(run.layout.base), Action("creating the folders", layout_script(run.layout, facts)))
+    return changed(str(run.layout.base), Action("creating the folders", server.folders_script(run.layout, facts)))
 
 
 def secrets(run: SetupRun) -> Outcome:
-    payload = secrets_archive(run.secrets)
+    payload = server.secrets_archive(run.secrets)
     if run.facts.secrets_hash == payload.sha256:
         return unchanged()
     return changed("passwords and .env files uploaded",
                    Action("uploading the secrets",
-                          extract_script(run.layout.base, run.layout.secrets / SECRETS_HASH_FILE, payload.sha256),
+                          server.extract_script(run.layout.base, run.layout.secrets / SECRETS_HASH_FILE, payload.sha256),
                           stdin=payload.data))
 
 
@@ -120,7 +89,7 @@ def stack_bundle(run: SetupRun) -> Outcome:
     made = run.bundle()
     if not run.bundle_changed:
         return unchanged(made.sha256[:12])
-    script = "\n".join([extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, made.sha256),
+    script = "\n".join([server.extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, made.sha256),
                         php_image.missing_pins_script(run.layout, php_image.tag(run.settings, run.facts.uid))])
     return changed(f"{made.sha256[:12]}, {len(made.data) // 1024} KiB",
                    Action("uploading the stack bundle", script, stdin=made.data))

@@ -57,7 +57,8 @@ def test_retention_keeps_7_daily_4_weekly_12_monthly(deployed):
                        for i in ids)
     # The script works on <base>/backups: run it against a copy of the layout holding only fixtures.
     setup = (f"rm -rf {fixtures} /home/deploy/fixture-base && {make} && mkdir -p /home/deploy/fixture-base/stack && "
-             f"cp -r /srv/fikaso/stack/bin /home/deploy/fixture-base/stack/ && mv {fixtures} /home/deploy/fixture-base/backups")
+             f"cp -r /srv/fikaso/stack/bin /srv/fikaso/stack/.env /home/deploy/fixture-base/stack/ && "
+             f"mv {fixtures} /home/deploy/fixture-base/backups")
     assert ssh(deployed, setup).returncode == 0
     result = ssh(deployed, "/home/deploy/fixture-base/stack/bin/fikaso-backup prune --daily 7 --weekly 4 --monthly 12")
     assert result.returncode == 0, result.stderr

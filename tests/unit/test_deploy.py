@@ -92,6 +92,20 @@ def run_deploy(remote, run, out=None):
     run_site(Runner.on(remote, out=out or io.StringIO()), run, steps, cleanup)
 
 
+def test_finish_prunes_records_and_unlocks_in_one_script():
+    run = make_run(release_id="7")
+    run.known.values["site"] = parse_state("stack=yes\nlive=6\n" + "".join(f"release={r}\n" for r in "123456"))
+    outcome = deploy.finish(run)
+    (action,) = outcome.actions
+    lines = action.script.splitlines()
+    assert lines[0] == "rm -rf /srv/fikaso/panels/store/releases/1 /srv/fikaso/panels/store/releases/2"
+    assert lines[1].startswith("cd /srv/fikaso/stack && docker compose exec -T store_panel rm -rf ")
+    assert lines[2].startswith("printf '%s\\n' '{\"at\": ") and '"id": "7"' in lines[2]
+    assert lines[2].endswith(">> /srv/fikaso/state/store.releases.jsonl")
+    assert lines[3].endswith(">> /srv/fikaso/state/audit.log") and '"result": "ok"' in lines[3]
+    assert lines[4:] == ["rm -rf /srv/fikaso/state/locks/store"]
+
+
 def test_a_held_lock_names_its_holder_and_changes_nothing():
     holder = json.dumps({"who": "bo@ci", "host": "ci-runner", "pid": 7, "action": "deploy store", "since": "x"})
     remote = ScriptedRemote(Result(f"held={holder}\n", "", lock.LOCKED))
@@ -112,7 +126,9 @@ def test_a_lock_left_by_a_dead_process_on_this_machine_is_taken_over(mocker):
         run_deploy(remote, run, out)
     assert "no longer running; taking it over" in out.getvalue()
     assert remote.scripts[1] == "rm -rf /srv/fikaso/state/locks/store"
+    assert remote.scripts[2].startswith("mkdir -p /srv/fikaso/state/locks\nif mkdir /srv/fikaso/state/locks/store ")
     assert "lock     ok" in out.getvalue() and "live release 1" in out.getvalue()
+    assert "lock     FAILED" not in out.getvalue()
 
 
 def test_a_failed_step_records_the_failure_and_frees_the_lock(mocker):
@@ -145,3 +161,11 @@ def test_deploy_before_setup_asks_for_setup():
     with pytest.raises(FikasoError, match="Run `fab setup` first"):
         run_deploy(remote, make_run())
     assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"
+
+
+def test_a_lock_script_that_fails_after_taking_the_lock_frees_it_and_records_why():
+    remote = ScriptedRemote(Result("recovered=yes\n", "nginx did not take the new route", 1))
+    with pytest.raises(FikasoError, match="taking the lock failed"):
+        run_deploy(remote, make_run())
+    cleanup = remote.scripts[-1]
+    assert '"result": "failed"' in cleanup and cleanup.endswith("rm -rf /srv/fikaso/state/locks/store")

@@ -1,17 +1,16 @@
 """The remote scripts setup runs, asserted exactly: these are what reaches the server."""
 from pathlib import PurePosixPath
 
-from fikaso.commands import compose, database
+from fikaso.commands import compose, database, server
 from fikaso.facts import StackFacts as Facts
 from fikaso.layout import Layout
-from fikaso.steps import setup
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 
 
 def test_folders_are_created_with_a_private_secrets_folder():
     facts = Facts(uid="1000", base_state="writable")
-    script = setup.layout_script(LAYOUT, facts)
+    script = server.folders_script(LAYOUT, facts)
     assert script.splitlines() == [
         "mkdir -p /srv/fikaso /srv/fikaso/stack /srv/fikaso/secrets /srv/fikaso/state /srv/fikaso/certificates "
         "/srv/fikaso/acme "
@@ -28,12 +27,12 @@ def test_folders_are_created_with_a_private_secrets_folder():
 
 def test_missing_base_uses_sudo_only_when_plain_mkdir_fails():
     facts = Facts(uid="1000", base_state="missing", sudo=True)
-    first = setup.layout_script(LAYOUT, facts).splitlines()[0]
+    first = server.folders_script(LAYOUT, facts).splitlines()[0]
     assert first == "mkdir -p /srv/fikaso 2>/dev/null || sudo -n install -d -o 1000 -g 1000 /srv/fikaso"
 
 
 def test_extract_records_the_hash_after_unpacking():
-    assert setup.extract_script(LAYOUT.stack, LAYOUT.stack / ".bundle-sha256", "abc") == (
+    assert server.extract_script(LAYOUT.stack, LAYOUT.stack / ".bundle-sha256", "abc") == (
         "tar -x -p --no-same-owner -C /srv/fikaso/stack\n"
         "printf '%s\\n' abc > /srv/fikaso/stack/.bundle-sha256")
 
