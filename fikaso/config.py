@@ -57,6 +57,7 @@ class Settings:
     images: Mapping[str, str]
     keep_releases: int
     snapshot_before_migrations: bool = True
+    restore_snapshot_on_failed_migrations: bool = False
     certificates: Certificates = Certificates()
     # Extra ssh_config files, read after ~/.ssh/config and /etc/ssh/ssh_config; missing ones are skipped.
     ssh_config: tuple[Path, ...] = ()
@@ -147,15 +148,17 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
     if not isinstance(keep, int) or isinstance(keep, bool) or not 2 <= keep <= 50:
         raise _invalid("keep_releases", f"must be a whole number from 2 to 50, not {keep!r}",
                        "Keep at least 2 so that a rollback always has a release to go back to")
-    snapshot = section.get("snapshot_before_migrations", True)
-    if not isinstance(snapshot, bool):
-        raise _invalid("snapshot_before_migrations", f"must be true or false, not {snapshot!r}",
-                       "Write true or false")
+    snapshot = _flag(section, "snapshot_before_migrations", True)
+    restore = _flag(section, "restore_snapshot_on_failed_migrations", False)
+    if restore and not snapshot:
+        raise _invalid("restore_snapshot_on_failed_migrations", "needs snapshot_before_migrations: true",
+                       "Turn snapshots on, or this setting off: there is nothing to restore without a snapshot")
     secrets_dir = Path(str(section.get("secrets_dir", "secrets"))).expanduser()
     if not secrets_dir.is_absolute():
         secrets_dir = root / secrets_dir
     return Settings(host=host, base_dir=base_dir, secrets_dir=secrets_dir, panels=panels,
                     landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot,
+                    restore_snapshot_on_failed_migrations=restore,
                     certificates=_certificates(section.get("certificates", {}), root),
                     ssh_config=_ssh_config_files(section.get("ssh_config"), root))
 
@@ -171,6 +174,13 @@ def _ssh_config_files(raw: Any, root: Path) -> tuple[Path, ...]:
                        "relative paths start at the project folder")
     files = (Path(item.strip()).expanduser() for item in raw)
     return tuple(path if path.is_absolute() else root / path for path in files)
+
+
+def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise _invalid(key, f"must be true or false, not {value!r}", "Write true or false")
+    return value
 
 
 def _certificates(raw: Any, root: Path) -> Certificates:

@@ -155,6 +155,20 @@ class SiteState:
     def complete_releases(self) -> list[str]:
         return sorted(r for r in self.releases if not r.endswith(".partial"))
 
+    def went_live(self) -> list[str]:
+        """The releases in the order they went live: by a deploy or setup, or back by a rollback."""
+        order = []
+        for record in self.log:
+            if record.get("event") == "rollback":
+                order.append(record.get("to", ""))
+            elif record.get("id") and record.get("result", "ok") == "ok":
+                order.append(record["id"])
+        return order
+
+    def rolled_back(self) -> set[str]:
+        """The releases a rollback went back from."""
+        return {record.get("from", "") for record in self.log if record.get("event") == "rollback"}
+
 
 def _site_script(layout: Layout, site: str) -> str:
     current = layout.current(site)
@@ -257,6 +271,10 @@ class Backup:
     size: int
     databases: str
     verified: str
+    kind: str = "manual"     # manual, scheduled, "snapshot of <site> release <id>", "safety before restoring <id>"
+
+    def holds(self, database: str) -> bool:
+        return database in self.databases.split(",")
 
 
 def backups(layout: Layout) -> Fact[list[Backup]]:
@@ -265,8 +283,8 @@ def backups(layout: Layout) -> Fact[list[Backup]]:
         out = []
         for line in values.all("backup"):
             parts = line.split("\t")
-            if len(parts) == 4 and parts[1].isdigit():
-                out.append(Backup(parts[0], int(parts[1]), parts[2], parts[3]))
+            if len(parts) in (4, 5) and parts[1].isdigit():
+                out.append(Backup(parts[0], int(parts[1]), *parts[2:]))
         return sorted(out, key=lambda b: b.id)
     return Fact("backups", f"{backup_commands.list_script(layout)} | sed 's/^/backup=/'", parse)
 

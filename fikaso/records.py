@@ -75,6 +75,11 @@ def release_record(release_id: str, actor: Actor, commit: str, result: str, *, m
     return record
 
 
+def rollback_record(left: str, target: str, actor: Actor) -> dict:
+    """The release log's note that a rollback put `target` back live and left `left`."""
+    return {"event": "rollback", "from": left, "to": target, "at": now_iso(), "by": actor.name}
+
+
 def audit_record(actor: Actor, action: str, site: str, result: str, seconds: float, **details) -> dict:
     return {"at": now_iso(), "who": actor.name, "action": action, "site": site, "result": result,
             "seconds": round(seconds, 1), **details}
@@ -93,11 +98,13 @@ def record_script(layout: Layout, site: str, release: dict | None, audit: dict |
 def releases_table(state) -> str:
     """A site's releases (a facts.SiteState): id, live or not, when, by whom, commit, PHP image, result."""
     rows = []
-    ids = sorted(set(state.complete_releases()) | {r.get("id", "") for r in state.log if r.get("id")})
+    rolled_back = state.rolled_back()
+    ids = sorted(set(state.complete_releases()) | {r["id"] for r in state.log if r.get("id")})
     for release_id in ids:
         entry = state.entry(release_id)
         on_disk = release_id in state.releases
-        result = entry.get("result", "?") + ("" if on_disk else " (removed)")
+        result = entry.get("result", "?") + (", rolled back" if release_id in rolled_back else "") + \
+            ("" if on_disk else " (removed)")
         rows.append((release_id, "*" if release_id == state.live else "", entry.get("at", "?"), entry.get("by", "?"),
                      entry.get("commit", "") or "-", entry.get("image", "").rpartition(":")[2] or "-", result))
     return table(("RELEASE", "LIVE", "WHEN", "BY", "COMMIT", "PHP IMAGE", "RESULT"), rows)

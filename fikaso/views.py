@@ -67,7 +67,7 @@ def _size(count: int) -> str:
 
 def render_backups(backups: list[Backup], now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
-    rows = [(b.id, _age(b.id, now), _size(b.size), b.databases, b.verified) for b in backups]
-    out = table(("BACKUP", "AGE", "SIZE", "DATABASES", "VERIFIED"), rows,
-                align=("left", "right", "right", "left", "left"))
+    rows = [(b.id, _age(b.id, now), _size(b.size), b.kind, b.databases, b.verified) for b in backups]
+    out = table(("BACKUP", "AGE", "SIZE", "KIND", "DATABASES", "VERIFIED"), rows,
+                align=("left", "right", "right", "left", "left", "left"))
     return out if rows else out + "\n(no backups yet: `fab backup.now` makes one)"

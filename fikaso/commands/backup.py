@@ -16,10 +16,14 @@ def script_path(layout: Layout):
     return layout.stack / "bin" / "fikaso-backup"
 
 
-def now_script(layout: Layout, database: str | None = None, backup_id: str | None = None) -> str:
-    """Back up now; `backup_id` (a UTC time such as 20261125T031700Z) names it in advance."""
+def now_script(layout: Layout, database: str | None = None, backup_id: str | None = None,
+               kind: str = "") -> str:
+    """Back up now; `backup_id` (a UTC time such as 20261125T031700Z) names it in advance, `kind`
+    says what it is for (`fab backup.list` shows it)."""
     _check_database(database)
     run = cmd(script_path(layout), "now", *([database] if database else []))
+    if kind:
+        run = f"FIKASO_BACKUP_KIND={q(kind)} {run}"
     if not backup_id:
         return run
     # A server whose bundle predates named backups would pick its own id: say so rather than

@@ -16,8 +16,9 @@ from .. import records
 from ..commands import backup, php_image, release
 from ..commands.lock import LOCKED, lock_script, unlock_script
 from ..config import PANELS, Settings, Site
-from ..errors import FikasoError
+from ..errors import FikasoError, telling_lines
 from ..facts import SiteState, migrations_run, site as site_fact
+from ..facts import backups as backups_fact
 from ..layout import Layout
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
 from ..secrets import database_name
@@ -45,6 +46,10 @@ class NotSetUp(FikasoError):
 
 class Unhealthy(FikasoError):
     pass
+
+
+class MigrationsFailed(FikasoError):
+    """Migrations failed part-way: MySQL cannot roll back the schema changes they made."""
 
 
 @dataclass
@@ -124,14 +129,32 @@ def rollback_target(run: SiteRun) -> str:
                               "lists them)")
         target = run.target
     else:
-        older = [r for r in complete if r < state.live and state.entry(r).get("result", "ok") == "ok"]
-        if not older:
-            raise FikasoError(f"{run.name} has no release older than the live one ({state.live or 'none'})",
-                              "There is nothing to roll back to; deploy a fixed release instead")
-        target = older[-1]
+        target = previous_live(state)
+        if not target:
+            raise FikasoError(f"{run.name} has no release older than the live one ({state.live or 'none'}) to go "
+                              "back to: none is kept that was live before it, did not fail and was not rolled "
+                              "back from",
+                              f"Pick one with --release (`fab releases --panel={run.name}` lists them), or deploy a "
+                              "fixed release")
     if target == state.live:
         raise FikasoError(f"Release {target} is already live", "Name another with --release")
     return target
+
+
+def previous_live(state: SiteState) -> str:
+    """The release that was live before the live one went live ("undo my last deploy"), skipping
+    releases that failed, were rolled back from, or are no longer kept."""
+    usable = set(state.complete_releases()) - state.rolled_back() - {state.live}
+    usable = {r for r in usable if state.entry(r).get("result", "ok") == "ok"}
+    order = state.went_live()
+    if state.live in order:
+        before = order[:len(order) - 1 - order[::-1].index(state.live)]
+        for release_id in reversed(before):
+            if release_id in usable:
+                return release_id
+    # The log (its last 200 lines are read) no longer tells: the newest older release it does not name.
+    older = sorted(r for r in usable if r < state.live and r not in order)
+    return older[-1] if older else ""
 
 
 def rollback_snapshot(run: SiteRun) -> str:
@@ -253,7 +276,8 @@ def snapshot(run: SiteRun) -> Outcome:
     database = database_name(run.name)
     backup_id = snapshot_id(run)
     take = Action(f"backing up {database} before {len(pending)} migration(s)",
-                  backup.now_script(run.layout, database, backup_id))
+                  backup.now_script(run.layout, database, backup_id,
+                                    kind=f"snapshot of {run.name} release {run.release_id}"))
     return changed(f"{database} backed up as {backup_id} before {len(pending)} pending migration(s)", take)
 
 
@@ -263,8 +287,36 @@ def install(run: SiteRun) -> Outcome:
     container = php_image.candidate(run.name) if new_image(run) else None
     work = Action("composer install, migrations and caches in the PHP container",
                   release.install_script(run.layout, run.name, run.release_id, run.state.uid, container),
-                  stream=run.verbose)
+                  stream=run.verbose, failure=lambda result: migrations_failed(run, result))
     return changed(f"{len(pending_migrations(run))} migration(s) run", work)
+
+
+def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
+    """The error for an install whose migrations began and failed: what state the database may be in,
+    and the exact way back."""
+    output = result.stdout + "\n" + result.stderr
+    if "Migrating:" not in output:
+        return None        # composer or a cache failed: the database was not touched
+    database = database_name(run.name)
+    tail = "".join(f"\n    {line}" for line in telling_lines(output, 6))
+    problem = (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database} may now be half-migrated: "
+               f"MySQL cannot roll back the schema changes a failed migration made. The live release "
+               f"{run.state.live or '(none)'} still serves")
+    if not takes_snapshot(run):
+        return MigrationsFailed(problem, "No snapshot was taken before this deploy (snapshot_before_migrations is "
+                                f"off or nothing was pending). Restore {database} from a backup (`fab backup.list`), "
+                                "or fix the migration so that it runs over what is there, then deploy again")
+    snapshot = snapshot_id(run)
+    when = f"{snapshot[:4]}-{snapshot[4:6]}-{snapshot[6:8]} {snapshot[9:11]}:{snapshot[11:13]}:{snapshot[13:15]} UTC"
+    if run.settings.restore_snapshot_on_failed_migrations:
+        return MigrationsFailed(problem + f". It was put back from the snapshot {snapshot} taken just before "
+                                f"(restore_snapshot_on_failed_migrations), with {run.name} in maintenance meanwhile",
+                                "Fix the migration, then deploy again")
+    return MigrationsFailed(problem, f"To put it back as it was just before this deploy, run `fab backup.restore "
+                            f"--id={snapshot} --database={database}`: that discards every change to {database} "
+                            f"since {when}, including what visitors wrote since (a safety backup of the current "
+                            "state is taken first). Or fix the migration so that it runs over what is there, and "
+                            "deploy again")
 
 
 def deploy_record(run: SiteRun, result: str, migrations: int, reason: str = "",
@@ -319,7 +371,12 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
         audit = run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)
         return [Action("recording the failure and freeing the lock",
                        "\n".join([records.record_script(run.layout, run.name, None, audit), unlock]))]
-    lines = []
+    actions, lines = [], []
+    if isinstance(error, MigrationsFailed) and takes_snapshot(run) and \
+            run.settings.restore_snapshot_on_failed_migrations:
+        database = database_name(run.name)
+        actions.append(Action(f"restoring {database} from the snapshot {snapshot_id(run)}",
+                              backup.restore_script(run.layout, snapshot_id(run), database), stream=True))
     if "switch" not in done:
         # The failed release never stayed live (activation switched back), so it can go.
         if "image" in done and new_image(run):
@@ -329,7 +386,7 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
               unlock]
-    return [Action("recording the failure and freeing the lock", "\n".join(lines))]
+    return [*actions, Action("recording the failure and freeing the lock", "\n".join(lines))]
 
 
 # ---- rollback ---------------------------------------------------------------------------------
@@ -339,24 +396,40 @@ def database(run: SiteRun) -> Outcome:
     if not snapshot_of_left:
         return unchanged("code only")
     name = database_name(run.name)
+    kept = [b for b in run.known["backups"] if b.holds(name)]
+    if snapshot_of_left not in {b.id for b in kept}:
+        older = [b.id for b in kept if b.id < snapshot_of_left]
+        raise FikasoError(
+            f"The snapshot {snapshot_of_left} that release {run.state.live} recorded is not on the server any more "
+            "(deleted by hand, or by an older Fikaso's retention)",
+            (f"The newest older backup of {name} is {older[-1]}: `fab backup.restore --id={older[-1]} "
+             f"--database={name}` restores it (changes since then are lost), then roll back without "
+             "--with-database" if older else f"No older backup holds {name}; roll back without --with-database"))
     restore = Action(f"restoring {name} from the snapshot {snapshot_of_left}",
                      backup.restore_script(run.layout, snapshot_of_left, name))
     return changed(f"{name} restored from {snapshot_of_left} (a safety backup was taken first)", restore)
 
 
 def rollback_finish(run: SiteRun) -> Outcome:
-    audit = run.audit("ok", release=rollback_target(run), left=run.state.live,
-                      database=rollback_snapshot(run) or None)
-    script = "\n".join([records.record_script(run.layout, run.name, None, audit), unlock_script(run.layout, run.name)])
+    target, left = rollback_target(run), run.state.live
+    audit = run.audit("ok", release=target, left=left, database=rollback_snapshot(run) or None)
+    event = records.rollback_record(left, target, run.actor)
+    script = "\n".join([records.record_script(run.layout, run.name, event, audit), unlock_script(run.layout, run.name)])
     return unchanged("", Action("recording and freeing the lock", script))
 
 
-ROLLBACK_STEPS = (Step("lock", lock), Step("image", image), Step("database", database), Step("switch", switch),
+def _backups_fact(run: SiteRun):
+    return (backups_fact(run.layout),) if run.with_database else ()
+
+
+ROLLBACK_STEPS = (Step("lock", lock), Step("image", image), Step("database", database, reads=_backups_fact),
+                  Step("switch", switch),
                   Step("finish", rollback_finish))
 
 
 def rollback_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> list[Action]:
     if isinstance(error, Locked):
         return []
-    lines = php_image.remove_candidate_lines(run.name) if "image" in done and "switch" not in done else []
+    moved = "image" in done and "switch" not in done and new_image(run)
+    lines = php_image.remove_candidate_lines(run.name) if moved else []
     return [Action("freeing the lock", "\n".join([*lines, unlock_script(run.layout, run.name)]))]

@@ -1,10 +1,11 @@
 """One sandbox VPS and one deployed stack, shared by every end-to-end test of a run."""
 import json
+import ssl
 import time
 
 import pytest
 
-from .helpers import fab
+from .helpers import fab, http_only
 
 
 def report(request, line: str) -> None:
@@ -39,3 +40,16 @@ def deployed(request, sandbox):
         report(request, f"  {line}")
     report(request, f"phase: fab setup on the sandbox took {time.monotonic() - started:.1f} s")
     return sandbox
+
+
+@pytest.fixture
+def https(deployed):
+    """Certificates from the sandbox's ACME server for every domain, so that load can go over HTTPS
+    too; the server goes back to HTTP only afterwards, as setup leaves it."""
+    started = fab("sandbox.acme")
+    assert started.returncode == 0, started.stdout + started.stderr
+    details = json.loads(started.stdout[started.stdout.index("{"):])
+    issued = fab("certs.issue")
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    yield {**deployed, **details, "tls": ssl.create_default_context(cafile=details["root"])}
+    http_only(deployed)

@@ -54,3 +54,36 @@ def server_snapshot(info: dict) -> str:
                        "docker ps -a --no-trunc --format '{{.ID}} {{.Status}}' | sed 's/Up .*/Up/' | sort")
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def fab_timed(*args: str, env: dict | None = None, marks: dict[str, str] | None = None, cwd: Path = ROOT,
+              timeout: int = 900) -> tuple[subprocess.CompletedProcess, float, float, dict[str, float]]:
+    """Run `fab ARGS`, noting (time.monotonic) when it started, when it ended, and when each line
+    matching a regex in `marks` appeared on its output (the moment a step reported done)."""
+    import re
+    import threading
+    seen: dict[str, float] = {}
+    started = time.monotonic()
+    process = subprocess.Popen([*FAB, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    reader.start()
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        for name, pattern in (marks or {}).items():
+            if name not in seen and re.search(pattern, line):
+                seen[name] = time.monotonic()
+    process.wait(timeout=timeout)
+    ended = time.monotonic()
+    reader.join(timeout=10)
+    print(f"fab {' '.join(args)} took {ended - started:.1f} s (exit {process.returncode})")
+    return (subprocess.CompletedProcess(process.args, process.returncode, "".join(lines), "".join(errors)),
+            started, ended, seen)
+
+
+def http_only(info) -> None:
+    """No certificate and no renewal entry on the server, and the proxy back to HTTP only."""
+    ssh(info, "rm -rf /srv/fikaso/certificates/* && { crontab -l | grep -v fikaso-certs | crontab - || true; }")
+    assert fab("setup").returncode == 0

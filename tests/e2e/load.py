@@ -1,12 +1,23 @@
-"""A bounded load loop: GET requests through the VPS's port 80 (or 443), counting every answer."""
+"""The strict load check every zero-downtime test uses.
+
+At least 16 clients, half of them opening a new connection for every request, over HTTP and
+HTTPS, paced to a steady total rate. (With HTTPS on, a plain HTTP request's right answer is the
+proxy's 308 redirect to HTTPS; every HTTPS request must get the page.) Every request is recorded with its start and end time; a
+request that fails is a failure (nothing is retried), and so is one slower than the bound. The test
+tells the check when the change under test started, when it reported its switch done and when it
+ended, and the check proves that load covered all of it and that no request started after the
+switch saw the old release.
+"""
+from __future__ import annotations
+
 import http.client
 import re
 import socket
 import ssl
+import statistics
 import threading
 import time
-from collections import Counter
-
+from dataclasses import dataclass
 
 class PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to the VPS on 127.0.0.1 for `domain`: its name is sent as SNI and checked against the
@@ -20,83 +31,172 @@ class PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-class LoadLoop:
-    def __init__(self, port: int, host: str, path: str = "/", threads: int = 2,
-                 max_requests: int = 20000, max_seconds: float = 300, tls: ssl.SSLContext | None = None):
-        self.port, self.host, self.path, self.tls = port, host, path, tls
-        self.max_requests, self.deadline = max_requests, time.monotonic() + max_seconds
-        self.statuses: Counter = Counter()
-        self.errors: list[str] = []
-        self.bodies: list[str] = []
-        self.versions: set[str] = set()  # the example app's version markers seen in 2xx pages
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
-
-    @property
-    def count(self) -> int:
-        return sum(self.statuses.values()) + len(self.errors)
-
-    @property
-    def failures(self) -> int:
-        return len(self.errors) + sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self.tls is not None:
-            return PinnedHTTPS(self.host, self.port, self.tls)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-
-    def _get(self, connection) -> tuple[int, str]:
-        connection.request("GET", self.path, headers={"Host": self.host})
+def fetch_https(info: dict, host: str, path: str = "/") -> tuple[int, str]:
+    """GET a page over HTTPS as a browser would (`info` from the https fixture)."""
+    connection = PinnedHTTPS(host, info["https_port"], info["tls"])
+    try:
+        connection.request("GET", path, headers={"Host": host})
         response = connection.getresponse()
         return response.status, response.read().decode(errors="replace")
-
-    def _loop(self):
-        connection, reused = self._connection(), False
-        while not self._stop.is_set() and self.count < self.max_requests and time.monotonic() < self.deadline:
-            try:
-                try:
-                    status, body = self._get(connection)
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                    if not reused:
-                        raise
-                    # A server may close an idle keep-alive connection just as a request goes out
-                    # (nginx does on a graceful reload, as the old workers exit). Browsers and
-                    # HTTP libraries send an idempotent GET again on a fresh connection; so do we,
-                    # once. A fresh connection that fails still counts as an error.
-                    connection.close()
-                    connection = self._connection()
-                    status, body = self._get(connection)
-                reused = True
-                with self._lock:
-                    self.statuses[status] += 1
-                    if not 200 <= status < 300:
-                        self.bodies.append(body[:300])
-                    else:
-                        marker = re.search(r'<p id="version">([^<]+)</p>', body)
-                        self.versions.add(marker.group(1) if marker else "")
-            except (OSError, http.client.HTTPException) as error:
-                with self._lock:
-                    self.errors.append(repr(error))
-                connection.close()
-                connection, reused = self._connection(), False
+    finally:
         connection.close()
 
-    def __enter__(self):
+
+VERSION = re.compile(r'<p id="version">([^<]+)</p>')
+
+
+@dataclass(frozen=True)
+class Request:
+    started: float          # time.monotonic()
+    ended: float
+    client: int
+    tls: bool
+    fresh: bool             # a new connection for this request
+    status: int             # 0 when no answer came
+    version: str            # the example app's version marker in a 2xx page
+    error: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def page(self) -> bool:
+        """The app's page came back (not the redirect to HTTPS)."""
+        return not self.error and 200 <= self.status < 300
+
+
+class StrictLoad:
+    def __init__(self, info: dict, host: str, path: str = "/", *, tls: ssl.SSLContext | None = None,
+                 clients: int = 16, rate: float = 125.0, max_seconds: float = 300, timeout: float = 10):
+        assert clients >= 16 and rate >= 100, "the strict check is at least 16 clients and 100 requests/s"
+        self.http_port, self.https_port = info["http_port"], info.get("https_port")
+        self.host, self.path, self.context, self.timeout = host, path, tls, timeout
+        self.interval = clients / rate            # each client's pause between request starts
+        self.deadline = time.monotonic() + max_seconds
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(number,), daemon=True)
+                         for number in range(clients)]
+
+    # ---- clients ----------------------------------------------------------------------------
+
+    def _connection(self, tls: bool) -> http.client.HTTPConnection:
+        if tls:
+            return PinnedHTTPS(self.host, self.https_port, self.context, timeout=self.timeout)
+        return http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=self.timeout)
+
+    def _client(self, number: int) -> None:
+        fresh = number % 2 == 1                       # half the clients: a new connection every time
+        tls = self.context is not None and number % 4 >= 2   # half of each kind over HTTPS
+        connection = None
+        next_start = time.monotonic() + self.interval * number / len(self._threads)
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            pause = next_start - time.monotonic()
+            if pause > 0 and self._stop.wait(pause):
+                break
+            next_start += self.interval
+            started = time.monotonic()
+            status, version, error = 0, "", ""
+            try:
+                if connection is None or fresh:
+                    connection = self._connection(tls)
+                connection.request("GET", self.path, headers={"Host": self.host})
+                response = connection.getresponse()
+                body = response.read().decode(errors="replace")
+                status = response.status
+                marker = VERSION.search(body) if 200 <= status < 300 else None
+                version = marker.group(1) if marker else ""
+                if self.context is not None and not tls:     # HTTPS is on: HTTP is redirected to it
+                    location = response.getheader("Location", "")
+                    if status != 308 or location != f"https://{self.host}{self.path}":
+                        error = f"{status} {location}: {body[:200]}"
+                elif not 200 <= status < 300:
+                    error = body[:200]
+            except (OSError, http.client.HTTPException) as failure:
+                error = repr(failure)
+                if connection is not None:
+                    connection.close()
+                connection = None
+            if fresh and connection is not None:
+                connection.close()
+                connection = None
+            with self._lock:
+                self.requests.append(Request(started, time.monotonic(), number, tls, fresh, status, version, error))
+        if connection is not None:
+            connection.close()
+
+    def __enter__(self) -> "StrictLoad":
+        self.began = time.monotonic()
         for thread in self._threads:
             thread.start()
+        self.wait_for(len(self._threads) * 4)
         return self
 
-    def wait_for(self, count: int, seconds: float = 120) -> None:
-        """Let the loop run until it has sent `count` requests (bounded by `seconds`)."""
-        deadline = time.monotonic() + seconds
-        while self.count < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=60)
+            thread.join(timeout=self.timeout + 5)
+        self.ended = time.monotonic()
 
-    def summary(self) -> str:
-        return f"{self.count} requests, statuses {dict(self.statuses)}, errors {self.errors[:3]}, {self.bodies[:2]}"
+    def settle(self, after: float, seconds: float = 30) -> None:
+        """Until every client has started a request after `after` (the end of the change under test)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self._lock:
+                clients = {r.client for r in self.requests if r.started > after}
+            if len(clients) == len(self._threads):
+                return
+            time.sleep(0.05)
+
+    def wait_for(self, count: int, seconds: float = 120) -> None:
+        """Until `count` requests have been answered (bounded by `seconds`); waits on the condition."""
+        deadline = time.monotonic() + seconds
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    # ---- what the test checks ---------------------------------------------------------------
+
+    def during(self, start: float, end: float) -> list[Request]:
+        return [r for r in self.requests if r.ended >= start and r.started <= end]
+
+    def report(self, start: float, end: float, name: str) -> str:
+        window = self.during(start, end)
+        latencies = sorted(r.seconds for r in window) or [0.0]
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        rate = len(window) / max(end - start, 1e-9)
+        return (f"load during {name}: {len(window)} requests in {end - start:.1f} s ({rate:.0f}/s, "
+                f"{sum(r.tls for r in window)} over HTTPS, {sum(r.fresh for r in window)} on new connections), "
+                f"{sum(not r.ok for r in window)} failed, p50 {statistics.median(latencies) * 1000:.0f} ms, "
+                f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+
+    def check(self, start: float, end: float, *, switched: float | None = None, new: str | None = None,
+              old: set[str] | frozenset[str] = frozenset(), bound: float = 1.0, name: str = "the change") -> str:
+        """Assert zero failures, latency within `bound`, coverage of [start, end], and, after
+        `switched`, only the `new` release. Returns the report line (print it)."""
+        line = self.report(start, end, name)
+        window = self.during(start, end)
+        failed = [r for r in window if not r.ok]
+        assert not failed, f"{line}; failures: {[(round(r.started - start, 2), r.status, r.error) for r in failed[:5]]}"
+        slow = [r for r in window if r.seconds > bound]
+        assert not slow, f"{line}; {len(slow)} slower than {bound} s, the slowest {max(r.seconds for r in slow):.2f} s"
+        starts = sorted(r.started for r in self.requests)
+        assert starts and starts[0] <= start and starts[-1] >= end, f"{line}; load did not span the whole change"
+        inside = [t for t in starts if start <= t <= end]
+        gaps = [b - a for a, b in zip([start, *inside], [*inside, end])]
+        assert max(gaps) <= 0.5, f"{line}; no request started for {max(gaps):.2f} s during the change"
+        assert len(window) / max(end - start, 1e-9) >= 100, f"{line}; the load fell below 100 requests/s"
+        if self.context is not None:
+            assert any(r.tls for r in window) and any(not r.tls for r in window), line
+        if switched is not None and new is not None:
+            stale = [r for r in self.requests if r.started >= switched and r.page and r.version != new]
+            assert not stale, f"{line}; {len(stale)} request(s) after the switch saw {stale[0].version!r}, not {new!r}"
+        if old:
+            seen = {r.version for r in window if r.page}
+            assert seen <= set(old) | ({new} if new else set()), f"{line}; unexpected versions {seen}"
+        return line

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from . import apps
-from .helpers import FAB, ROOT, curl, fab, server_snapshot, ssh
-from .load import LoadLoop
+from .helpers import FAB, ROOT, curl, fab, fab_timed, server_snapshot, ssh
+from .load import StrictLoad, fetch_https
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +27,14 @@ def scratch(tmp_path_factory):
 def deploy_store(source, *args, timeout=600):
     return fab("deploy", "--panel=store", *args, env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(source)},
                timeout=timeout)
+
+
+SWITCHED = r"^\[ *\d+/\d+\] switch +changed"
+
+
+def deploy_timed(source, *args):
+    return fab_timed("deploy", "--panel=store", *args, env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(source)},
+                     marks={"switch": SWITCHED})
 
 
 def page(info) -> str:
@@ -61,35 +69,45 @@ def v1(deployed, scratch):
     return source
 
 
-def test_deploy_then_rollback_under_load_fails_no_request(deployed, v1, scratch):
+def test_deploy_then_rollback_under_load_fails_no_request(v1, https, scratch):
     v2 = apps.variant(scratch, "v2")
-    with LoadLoop(deployed["http_port"], STORE) as load:
-        load.wait_for(100)
-        deployed_v2 = deploy_store(v2)
+    with StrictLoad(https, STORE, tls=https["tls"]) as load:
+        deployed_v2, start, end, marks = deploy_timed(v2)
         assert deployed_v2.returncode == 0, deployed_v2.stdout + deployed_v2.stderr
+        load.settle(end)
+        print(load.check(start, end, switched=marks["switch"], new="v2", old={"v1"}, name="a deploy"))
         assert re.search(r"^deployed store \d{14} in [\d.]+ s$", deployed_v2.stdout, re.M)
-        assert version(page(deployed)) == "v2"
-        rolled = fab("rollback", "--panel=store")
+        rolled, start, end, marks = fab_timed("rollback", "--panel=store", marks={"switch": SWITCHED})
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-        assert version(page(deployed)) == "v1"
-        load.wait_for(load.count + 100)
-    print(load.summary())
-    assert load.versions == {"v1", "v2"}, load.summary()
-    assert load.count >= 300, load.summary()
-    assert load.failures == 0, load.summary()
+        load.settle(end)
+        print(load.check(start, end, switched=marks["switch"], new="v1", old={"v2"}, name="a rollback"))
+    code, body = fetch_https(https, STORE)
+    assert code == 200 and version(body) == "v1"
+
+
+def test_rollback_undoes_the_last_deploy_and_never_returns_to_a_release_rolled_back_from(deployed, v1, scratch):
+    r1 = live(deployed)
+    assert deploy_store(apps.variant(scratch, "r2")).returncode == 0
+    r2 = live(deployed)
+    assert fab("rollback", "--panel=store").returncode == 0 and live(deployed) == r1
+    assert deploy_store(apps.variant(scratch, "r3")).returncode == 0
+    rolled = fab("rollback", "--panel=store")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert live(deployed) == r1 and version(page(deployed)) == "v1", f"went to {live(deployed)}, not {r1} (r2 {r2})"
+    table = fab("releases", "--panel=store").stdout
+    assert "rolled back" in next(line for line in table.splitlines() if line.startswith(r2))
 
 
 def test_a_release_failing_its_health_check_never_goes_live(deployed, v1, scratch):
     before = live(deployed)
     broken = apps.with_failing_health(apps.variant(scratch, "broken"))
-    with LoadLoop(deployed["http_port"], STORE) as load:
-        result = deploy_store(broken)
-        seen = {version(page(deployed))}
+    with StrictLoad(deployed, STORE) as load:
+        result, start, end, _ = deploy_timed(broken)
+        load.settle(end)
+        print(load.check(start, end, old={"v1"}, name="a deploy that fails its health check"))
     assert result.returncode == 1
     assert "failed its health check" in result.stderr and f"{before} stays live" in result.stderr
-    assert live(deployed) == before and seen == {"v1"}
-    assert load.count > 0 and load.failures == 0, load.summary()
-    assert load.versions == {"v1"}, load.summary()
+    assert live(deployed) == before and version(page(deployed)) == "v1"
     assert not lock_held(deployed)
     assert audit_tail(deployed)["result"] == "failed"
 

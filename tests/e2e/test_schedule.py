@@ -67,3 +67,29 @@ def test_retention_keeps_7_daily_4_weekly_12_monthly(deployed):
     assert left == expected
     assert len(left) < len(ids)
     ssh(deployed, "rm -rf /home/deploy/fixture-base")
+
+
+def test_retention_keeps_the_snapshots_of_kept_releases_and_clears_unfinished_backups(deployed):
+    base = "/home/deploy/fixture-base"
+    newest = date(2026, 11, 24)
+    days = [newest - timedelta(days=n) for n in range(0, 120, 3)]
+    ids = [d.strftime("%Y%m%dT031700Z") for d in days]
+    snapshot, gone = ids[-1], ids[-2]     # both far outside the retention below
+    records = (f'{{"id": "20250101000000", "result": "ok", "snapshot": "{snapshot}"}}\\n'
+               f'{{"id": "20240101000000", "result": "ok", "snapshot": "{gone}"}}\\n')
+    make = " && ".join(f"mkdir -p {base}/backups/{i} && echo 'databases fikaso_store' > {base}/backups/{i}/manifest"
+                       for i in ids)
+    setup = (f"rm -rf {base} && {make} && mkdir -p {base}/stack {base}/state {base}/backups/20261124T040000Z.partial "
+             f"{base}/panels/store/releases/20250101000000 && printf '{records}' > {base}/state/store.releases.jsonl && "
+             f"cp -r /srv/fikaso/stack/bin /srv/fikaso/stack/.env {base}/stack/")
+    assert ssh(deployed, setup).returncode == 0
+    result = ssh(deployed, f"{base}/stack/bin/fikaso-backup prune --daily 2 --weekly 1 --monthly 1")
+    assert result.returncode == 0, result.stderr
+    left = set(ssh(deployed, f"ls {base}/backups").stdout.split())
+    expected = {d.strftime("%Y%m%dT031700Z") for d in expected_survivors(days, 2, 1, 1)}
+    assert left == expected | {snapshot}, left
+    assert f"kept {snapshot}: the snapshot of store release 20250101000000" in result.stderr
+    assert f"pruned {gone}" in result.stderr          # its release is no longer kept
+    assert "removed 20261124T040000Z.partial" in result.stderr
+    assert "prune: removed" in result.stderr and "kept 1 outside the retention" in result.stderr
+    ssh(deployed, f"rm -rf {base}")

@@ -27,11 +27,14 @@ def test_unknown_database_is_refused_before_anything_runs():
 
 
 def test_list_shows_age_size_databases_and_verification():
-    text = "backup=20261124T034444Z\t10445\tfikaso_admin,fikaso_store\tok\nbackup=20261120T000000Z\t5\tfikaso_store\tFAILED\n"
+    text = ("backup=20261124T034444Z\t10445\tfikaso_admin,fikaso_store\tok\tsnapshot of store release 20261124034440\n"
+            "backup=20261120T000000Z\t5\tfikaso_store\tFAILED\n")
     listed = facts.backups(LAYOUT).parse(Values.parse(text))
     table = render_backups(listed, now=datetime(2026, 11, 24, 5, 44, 44, tzinfo=timezone.utc)).splitlines()
-    assert table[1].split() == ["20261120T000000Z", "4d", "5", "B", "fikaso_store", "FAILED"]
-    assert table[2].split() == ["20261124T034444Z", "2h", "10.2", "KiB", "fikaso_admin,fikaso_store", "ok"]
+    assert table[0].split() == ["BACKUP", "AGE", "SIZE", "KIND", "DATABASES", "VERIFIED"]
+    assert table[1].split() == ["20261120T000000Z", "4d", "5", "B", "manual", "fikaso_store", "FAILED"]
+    assert table[2].split() == ["20261124T034444Z", "2h", "10.2", "KiB", "snapshot", "of", "store", "release",
+                                "20261124034440", "fikaso_admin,fikaso_store", "ok"]
 
 
 def test_an_empty_list_says_how_to_make_a_backup():

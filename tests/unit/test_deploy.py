@@ -169,3 +169,56 @@ def test_a_lock_script_that_fails_after_taking_the_lock_frees_it_and_records_why
         run_deploy(remote, make_run())
     cleanup = remote.scripts[-1]
     assert '"result": "failed"' in cleanup and cleanup.endswith("rm -rf /srv/fikaso/state/locks/store")
+
+
+def history(*events: str) -> facts.SiteState:
+    """A release log from events: "deploy R", "failed R", "rollback L R" (from L back to R)."""
+    lines, releases = [], set()
+    for event in events:
+        kind, *ids = event.split()
+        if kind == "rollback":
+            lines.append(json.dumps({"event": "rollback", "from": ids[0], "to": ids[1]}))
+        else:
+            lines.append(json.dumps({"id": ids[0], "result": "ok" if kind == "deploy" else "failed"}))
+            releases.add(ids[0])
+    live = [e.split()[-1] for e in events if not e.startswith("failed")][-1]
+    return parse_state(f"stack=yes\nlive={live}\n" + "".join(f"release={r}\n" for r in sorted(releases)) +
+                       "".join(f"log={line}\n" for line in lines))
+
+
+@pytest.mark.parametrize("events, target", [
+    (("deploy 1", "deploy 2", "deploy 3"), "2"),
+    (("deploy 1", "deploy 2", "rollback 2 1", "deploy 3"), "1"),          # never back to one rolled back from
+    (("deploy 1", "deploy 2", "deploy 3", "rollback 3 2"), "1"),
+    (("deploy 1", "deploy 2", "failed 3", "deploy 4"), "2"),               # a failed release never went live
+    (("deploy 1", "deploy 2", "rollback 2 1", "deploy 3", "rollback 3 1", "deploy 4"), "1"),
+])
+def test_rollback_goes_to_the_release_live_before_the_current_one(events, target):
+    assert deploy.previous_live(history(*events)) == target
+
+
+def test_rollback_with_nothing_live_before_says_what_to_do():
+    state = history("deploy 1", "deploy 2", "rollback 2 1")
+    assert deploy.previous_live(state) == ""
+    remote = ScriptedRemote(state_answer("\n".join(f"{k}={v}" for k, v in [("stack", "yes"), ("live", "1")]) + "\n"
+                                         "release=1\nrelease=2\n" + "".join(
+                                             f"log={json.dumps(r)}\n" for r in state.log)))
+    with pytest.raises(FikasoError, match="no release older than the live one.*--release"):
+        run_deploy(remote, make_run("rollback"))
+
+
+def test_releases_table_shows_which_releases_were_rolled_back():
+    table = records.releases_table(history("deploy 1", "deploy 2", "rollback 2 1")).splitlines()
+    assert table[2].split()[-3:] == ["ok,", "rolled", "back"]
+
+
+def test_rollback_with_a_snapshot_gone_names_the_newest_older_backup():
+    log = [{"id": "1", "result": "ok"}, {"id": "2", "result": "ok", "snapshot": "20261124T020000Z"}]
+    state = "stack=yes\nlive=2\nrelease=1\nrelease=2\n" + "".join(f"log={json.dumps(r)}\n" for r in log)
+    listing = (f"{FACT_HEADER} backups\nbackup=20261123T000000Z\t10\tfikaso_store\tok\tscheduled\n"
+               "backup=20261123T100000Z\t10\tfikaso_admin\tok\tmanual\n")
+    remote = ScriptedRemote(state_answer(state), Result(listing, "", 0))
+    with pytest.raises(FikasoError, match="snapshot 20261124T020000Z .* not on the server any more.*"
+                                          "newest older backup of fikaso_store is 20261123T000000Z"):
+        run_deploy(remote, make_run("rollback", with_database=True))
+    assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"
