@@ -11,27 +11,18 @@ from dataclasses import dataclass, field
 from ..commands import certbot, cron
 from ..config import Settings
 from ..errors import FikasoError
-from ..facts import StackFacts, cron_entry, stack
-from ..layout import Layout
+from ..facts import cron_entry, stack
 from ..plan import Action, Known, Outcome, Step, changed, failed, unchanged
-from .shared import make_bundle, proxy_config
+from .shared import StackRun, make_bundle, proxy_config
 
 
 @dataclass
-class IssueRun:
+class IssueRun(StackRun):
     settings: Settings
     domains: list[str]
     server: str
     seed: str                      # the host's name, for the renewal schedule's minute
     known: Known = field(default_factory=Known)
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.settings.base_dir)
-
-    @property
-    def facts(self) -> StackFacts:
-        return self.known["stack"]
 
 
 def check_stack(run: IssueRun) -> Outcome:

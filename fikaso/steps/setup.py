@@ -12,28 +12,20 @@ from ..commands import database, php_image, release, server
 from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
-from ..facts import StackFacts, database_logins, stack
-from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
+from ..facts import database_logins, stack
+from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
 from ..secrets import Secrets, database_name
-from .shared import make_bundle, proxy_config
+from .shared import StackRun, make_bundle, proxy_config
 
 @dataclass
-class SetupRun:
+class SetupRun(StackRun):
     settings: Settings
     secrets: Secrets
     actor: records.Actor
     release_id: str = field(default_factory=release.new_release_id)
     known: Known = field(default_factory=Known)
     _bundle: archive.Archive | None = None
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.settings.base_dir)
-
-    @property
-    def facts(self) -> StackFacts:
-        return self.known["stack"]
 
     def bundle(self) -> archive.Archive:
         """The stack bundle for this server (made once; it depends on the settings and the app uid)."""

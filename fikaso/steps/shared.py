@@ -10,8 +10,23 @@ from ..commands.compose import NETWORK
 from ..config import PANELS, Settings
 from ..facts import StackFacts
 from ..layout import Layout
-from ..plan import Action, Outcome, changed, unchanged
+from ..plan import Action, Known, Outcome, changed, unchanged
 from ..secrets import database_name
+
+
+class StackRun:
+    """What a run deciding from the stack fact (setup, certs.issue) offers its steps."""
+
+    settings: Settings
+    known: Known
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.settings.base_dir)
+
+    @property
+    def facts(self) -> StackFacts:
+        return self.known["stack"]
 
 
 def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outcome:

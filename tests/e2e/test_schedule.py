@@ -48,18 +48,25 @@ def expected_survivors(days: list[date], daily: int, weekly: int, monthly: int) 
     return keep
 
 
+FIXTURE_BASE = "/home/deploy/fixture-base"
+
+
+def fixture_backups(info, ids: list[str], then: str = "") -> None:
+    """A copy of the layout whose backups/ holds only fixtures with these ids (the script works on
+    <base>/backups, <base>/state and the releases beside its own stack/ folder); `then` adds more."""
+    base = FIXTURE_BASE
+    make = " && ".join(f"mkdir -p {base}/backups/{i} && echo 'databases fikaso_store' > {base}/backups/{i}/manifest"
+                       for i in ids)
+    setup = (f"rm -rf {base} && {make} && mkdir -p {base}/stack {base}/state && "
+             f"cp -r /srv/fikaso/stack/bin /srv/fikaso/stack/.env {base}/stack/" + (f" && {then}" if then else ""))
+    assert ssh(info, setup).returncode == 0
+
+
 def test_retention_keeps_7_daily_4_weekly_12_monthly(deployed):
-    fixtures = "/srv/fikaso/backups-fixture"
     newest = date(2026, 11, 24)
     days = [newest - timedelta(days=n) for n in range(0, 500, 3)]
     ids = [d.strftime("%Y%m%dT031700Z") for d in days]
-    make = " && ".join(f"mkdir -p {fixtures}/{i} && echo 'databases fikaso_store' > {fixtures}/{i}/manifest"
-                       for i in ids)
-    # The script works on <base>/backups: run it against a copy of the layout holding only fixtures.
-    setup = (f"rm -rf {fixtures} /home/deploy/fixture-base && {make} && mkdir -p /home/deploy/fixture-base/stack && "
-             f"cp -r /srv/fikaso/stack/bin /srv/fikaso/stack/.env /home/deploy/fixture-base/stack/ && "
-             f"mv {fixtures} /home/deploy/fixture-base/backups")
-    assert ssh(deployed, setup).returncode == 0
+    fixture_backups(deployed, ids)
     result = ssh(deployed, "/home/deploy/fixture-base/stack/bin/fikaso-backup prune --daily 7 --weekly 4 --monthly 12")
     assert result.returncode == 0, result.stderr
     left = set(ssh(deployed, "ls /home/deploy/fixture-base/backups").stdout.split())
@@ -70,19 +77,16 @@ def test_retention_keeps_7_daily_4_weekly_12_monthly(deployed):
 
 
 def test_retention_keeps_the_snapshots_of_kept_releases_and_clears_unfinished_backups(deployed):
-    base = "/home/deploy/fixture-base"
+    base = FIXTURE_BASE
     newest = date(2026, 11, 24)
     days = [newest - timedelta(days=n) for n in range(0, 120, 3)]
     ids = [d.strftime("%Y%m%dT031700Z") for d in days]
     snapshot, gone = ids[-1], ids[-2]     # both far outside the retention below
     records = (f'{{"id": "20250101000000", "result": "ok", "snapshot": "{snapshot}"}}\\n'
                f'{{"id": "20240101000000", "result": "ok", "snapshot": "{gone}"}}\\n')
-    make = " && ".join(f"mkdir -p {base}/backups/{i} && echo 'databases fikaso_store' > {base}/backups/{i}/manifest"
-                       for i in ids)
-    setup = (f"rm -rf {base} && {make} && mkdir -p {base}/stack {base}/state {base}/backups/20261124T040000Z.partial "
-             f"{base}/panels/store/releases/20250101000000 && printf '{records}' > {base}/state/store.releases.jsonl && "
-             f"cp -r /srv/fikaso/stack/bin /srv/fikaso/stack/.env {base}/stack/")
-    assert ssh(deployed, setup).returncode == 0
+    fixture_backups(deployed, ids, f"mkdir -p {base}/backups/20261124T040000Z.partial "
+                                   f"{base}/panels/store/releases/20250101000000 && "
+                                   f"printf '{records}' > {base}/state/store.releases.jsonl")
     result = ssh(deployed, f"{base}/stack/bin/fikaso-backup prune --daily 2 --weekly 1 --monthly 1")
     assert result.returncode == 0, result.stderr
     left = set(ssh(deployed, f"ls {base}/backups").stdout.split())
