@@ -33,8 +33,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $@
 
+# Both test VPSs: the demo's and the one the end-to-end suite owns.
 down: venv
 	$(FAB) sandbox.down
+	FIKASO_SANDBOX=test $(FAB) sandbox.down
 
 clean: down
 	rm -rf $(VENV)

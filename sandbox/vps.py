@@ -1,6 +1,6 @@
 """The sandbox: a local container that behaves like a fresh VPS (sshd + its own Docker engine).
 
-Its host key is made here before it starts and written to .sandbox/known_hosts, so clients check
+Its host key is made here before it starts and written to its state folder's known_hosts, so clients check
 it strictly from the first connection. The stack's images, which cannot be pulled here, are
 offered to its engine as stand-ins under their production names.
 """
@@ -22,10 +22,17 @@ from fikaso.errors import FikasoError
 from . import images
 from .local import run, succeeds
 
-CONTAINER = "fikaso-sandbox"
-VOLUME = "fikaso-sandbox-docker"
-ALIAS = "fikaso-sandbox"
-STATE_DIR = PROJECT_ROOT / ".sandbox"
+# Two test VPSs can live side by side: the demo's (the default) and the one the end-to-end suite
+# owns, so that whatever a user does on the demo VPS never decides whether `make test` passes.
+INSTANCES = {"demo": ("fikaso-sandbox", ".sandbox"), "test": ("fikaso-test", ".sandbox-test")}
+INSTANCE = os.environ.get("FIKASO_SANDBOX", "demo")
+if INSTANCE not in INSTANCES:
+    raise FikasoError(f"FIKASO_SANDBOX is {INSTANCE!r}, which names no test VPS",
+                      f"Set it to one of {', '.join(INSTANCES)}, or unset it for the demo's")
+CONTAINER, _STATE_NAME = INSTANCES[INSTANCE]
+VOLUME = f"{CONTAINER}-docker"
+ALIAS = CONTAINER
+STATE_DIR = PROJECT_ROOT / _STATE_NAME
 VPS_FILES = STATE_DIR / "vps"
 READY_SECONDS = 90
 DOCKER_FIX = "Run `make host` (it installs and starts Docker), then `fab sandbox.up` again"
@@ -35,8 +42,17 @@ def keygen_argv(path: Path, comment: str) -> list[str]:
     return ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)]
 
 
-def run_argv(vps_files: Path) -> list[str]:
-    """`docker run` for a VPS container that can run its own Docker engine without --privileged."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_argv(vps_files: Path, ports: Mapping[int, int]) -> list[str]:
+    """`docker run` for a VPS container that can run its own Docker engine without --privileged.
+
+    `ports` maps the VPS's ports 22, 80 and 443 to ports of this machine, fixed when the container
+    is made: a VPS keeps its address when it reboots (`docker restart`), so must this one."""
     return [
         "docker", "run", "--detach", "--name", CONTAINER, "--hostname", "fikaso-vps",
         "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
@@ -47,7 +63,7 @@ def run_argv(vps_files: Path) -> list[str]:
         "--tmpfs", "/run", "--tmpfs", "/tmp",
         "--volume", f"{VOLUME}:/var/lib/docker",
         "--volume", f"{vps_files}:/sandbox:ro",
-        "--publish", "127.0.0.1::22", "--publish", "127.0.0.1::80", "--publish", "127.0.0.1::443",
+        *(f"--publish=127.0.0.1:{outside}:{inside}" for inside, outside in ports.items()),
         images.VPS_IMAGE,
     ]
 
@@ -62,6 +78,8 @@ def ssh_config_text(port: int, key: Path, known_hosts: Path) -> str:
         "  IdentitiesOnly yes",
         f"  UserKnownHostsFile {known_hosts}",
         "  StrictHostKeyChecking yes",
+        # A dead link is given up after 5 s x 3 unanswered, not 15 s x 3 (fikaso/connection.py).
+        "  ServerAliveInterval 5",
         "",
     ])
 
@@ -120,8 +138,7 @@ def _wait(what: str, ready: Callable[[], bool]) -> None:
                               f"{(logs.stderr + logs.stdout).strip()[-500:]}", DOCKER_FIX)
         if time.monotonic() > deadline:
             raise FikasoError(f"The sandbox's {what} was not ready within {READY_SECONDS} s",
-                              "See `docker logs fikaso-sandbox`; `fab sandbox.down` then `fab sandbox.up` "
-                              "starts afresh")
+                              f"See `docker logs {CONTAINER}`; `fab sandbox.up --fresh` starts afresh")
         time.sleep(0.3)
 
 
@@ -181,19 +198,23 @@ def info() -> dict:
     }
 
 
-def up(image_names: Mapping[str, str], log=print) -> dict:
-    """Start the sandbox (or find it running), offer it the stand-ins, and return its info."""
+def up(image_names: Mapping[str, str], log=print, fresh: bool = False) -> dict:
+    """Start the sandbox (or find it running), offer it the stand-ins, and return its info.
+
+    fresh: start from a blank VPS even when one is running, as a new machine would.
+    """
     if not succeeds(["docker", "info"]):
         raise FikasoError("The local Docker engine does not answer", DOCKER_FIX)
     started = time.monotonic()
     standins = images.ensure_all(image_names, log)
     log(f"phase: images ready in {time.monotonic() - started:.1f} s")
     _keys()
-    if not _is_running() or _mounted_state_dir() != str(VPS_FILES) or _image_of_container() != _current_vps_image():
+    if fresh or not _is_running() or _mounted_state_dir() != str(VPS_FILES) or _image_of_container() != _current_vps_image():
         # A stopped sandbox, one started from another checkout (other keys, other secrets) or
         # from an older VPS image: start from a blank VPS, as a fresh machine would.
         _remove()
-        run(run_argv(VPS_FILES), what="Starting the sandbox container", fix=DOCKER_FIX)
+        run(run_argv(VPS_FILES, {port: free_port() for port in (22, 80, 443)}),
+            what="Starting the sandbox container", fix=DOCKER_FIX)
     started = time.monotonic()
     details = info()
     _wait("SSH server", lambda: _ssh_answers(details["port"]))

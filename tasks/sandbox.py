@@ -7,14 +7,16 @@ from sandbox import vps
 from .common import fikaso_task, settings_of
 
 
-@fikaso_task(local="start the local test VPS (building its images if needed)")
-def up(c):
+@fikaso_task(local="start the local test VPS (building its images if needed)",
+             help={"fresh": "remove the running test VPS and everything on it first, and start a blank one"})
+def up(c, fresh=False):
     """Start the local test VPS (sshd + Docker engine), or check the running one; prints its info.
 
     Builds its image and the stand-in images once per machine; `fab -H fikaso-sandbox TASK` then
-    reaches it with its host key pinned.
+    reaches it with its host key pinned. With FIKASO_SANDBOX=test in the environment, every
+    sandbox task acts on the end-to-end suite's own test VPS (fikaso-test) instead.
     """
-    print(json.dumps(vps.up(settings_of(c).images), indent=2))
+    print(json.dumps(vps.up(settings_of(c).images, fresh=fresh), indent=2))
 
 
 @fikaso_task(local="remove the local test VPS and everything on it")

@@ -3,7 +3,9 @@ import subprocess
 
 import pytest
 
-from .helpers import ROOT, copy_project, fab, server_snapshot
+from sandbox import vps
+
+from .helpers import copy_project, fab, server_snapshot
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +63,7 @@ def test_unreachable_host():
 
 def test_unknown_host_key_is_refused_and_its_fingerprint_shown(deployed, tmp_path):
     before = server_snapshot(deployed)
-    key = subprocess.run(["ssh-keygen", "-lf", str(ROOT / ".sandbox" / "vps" / "ssh_host_ed25519_key.pub")],
+    key = subprocess.run(["ssh-keygen", "-lf", str(vps.VPS_FILES / "ssh_host_ed25519_key.pub")],
                          capture_output=True, text=True)
     result = fab("-H", f"deploy@127.0.0.1:{deployed['port']}", "status", env={"HOME": str(tmp_path)})
     assert_refused(result, "is not known", "fab host.trust")
@@ -86,7 +88,7 @@ def test_changed_host_key_is_refused(deployed, tmp_path):
 def test_first_contact_records_the_host_key_only_when_the_fingerprint_matches(deployed, tmp_path):
     home = {"HOME": str(tmp_path)}
     target = f"deploy@127.0.0.1:{deployed['port']}"
-    real = subprocess.run(["ssh-keygen", "-lf", str(ROOT / ".sandbox" / "vps" / "ssh_host_ed25519_key.pub")],
+    real = subprocess.run(["ssh-keygen", "-lf", str(vps.VPS_FILES / "ssh_host_ed25519_key.pub")],
                           capture_output=True, text=True, check=True).stdout.split()[1]
     wrong = fab("-H", target, "host.trust", "--expect=SHA256:not-this-one", env=home)
     assert_refused(wrong, "is not the one you expected")
