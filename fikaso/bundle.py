@@ -41,11 +41,12 @@ def render_nginx(context: Mapping) -> dict[str, str]:
     return out
 
 
-def render_proxy(context: Mapping, tls_domains: Iterable[str]) -> str:
-    """The proxy's config: HTTPS (and a redirect to it) for the domains in `tls_domains`."""
+def render_proxy(context: Mapping, tls_domains: Iterable[str], config_id: str = "") -> str:
+    """The proxy's config: HTTPS (and a redirect to it) for the domains in `tls_domains`; its
+    health page answers `config_id` (fikaso/commands/proxy.py)."""
     sites = [*context["panels"], {"name": "landing", **context["landing"]}]
     tls = sorted(set(tls_domains) & {site["domain"] for site in sites})
-    return _environment().get_template("proxy.conf.j2").render(sites=sites, tls_sites=tls)
+    return _environment().get_template("proxy.conf.j2").render(sites=sites, tls_sites=tls, config_id=config_id)
 
 
 def env_file(values: Mapping[str, str]) -> str:

@@ -20,7 +20,10 @@ from fabric import Config, Connection
 from .errors import FikasoError
 
 DEFAULT_CONNECT_TIMEOUT = 15  # seconds, when neither Fabric's config nor ssh_config sets one
+# As OpenSSH's ServerAliveInterval and ServerAliveCountMax (ssh_config sets both): a link that has
+# answered nothing for interval x count seconds is given up as lost.
 KEEPALIVE_SECONDS = 15
+KEEPALIVE_COUNT = 3
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -143,8 +146,25 @@ def connect(host: str, config: Config | None = None, user: str | None = None, po
             "Check the host name and port, that the server is running and that a firewall lets SSH through; "
             f"`ssh -p {connection.port} {connection.user}@{connection.host} true` should work from this machine",
         ) from None
-    connection.transport.set_keepalive(KEEPALIVE_SECONDS)
+    _notice_a_dead_link(connection)
     return connection
+
+
+def _notice_a_dead_link(connection: Connection) -> None:
+    """Make a silently dead link (a cut cable, a VPS that vanished) fail within a minute, not hang.
+
+    TCP retransmits unacknowledged data for about 15 minutes before it gives up; TCP_USER_TIMEOUT
+    shortens that, and keepalives keep data in flight while a long remote command prints nothing.
+    """
+    ssh_config = connection.ssh_config
+    interval = int(ssh_config.get("serveraliveinterval", KEEPALIVE_SECONDS))
+    count = int(ssh_config.get("serveralivecountmax", KEEPALIVE_COUNT))
+    if interval <= 0:       # ServerAliveInterval 0: keepalives off, as in OpenSSH
+        return
+    connection.transport.set_keepalive(interval)
+    sock = connection.transport.sock
+    if isinstance(sock, socket.socket) and hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, interval * max(count, 1) * 1000)
 
 
 def offered_host_key(host: str, config: Config | None = None, user: str | None = None, port: int | None = None,

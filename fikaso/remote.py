@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import shlex
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Protocol
 
+import paramiko
 from fabric import Connection
 
-from .errors import telling_lines
+from .errors import ConnectionLost, telling_lines
 
 CHUNK = 256 * 1024
 
@@ -63,19 +65,21 @@ class SSHRemote:
     channels: int = 0
 
     def run(self, script, *, label, stdin=None, check=True, echo=None):
-        channel = self.connection.client.get_transport().open_session()
-        self.channels += 1
-        try:
-            channel.exec_command(wrap(script))
-            if stdin is not None:
-                view = memoryview(stdin)
-                for start in range(0, len(view), CHUNK):
-                    channel.sendall(view[start:start + CHUNK])
-            channel.shutdown_write()
-            stdout, stderr = _drain(channel, echo)
-            result = Result(stdout, stderr, channel.recv_exit_status())
-        finally:
-            channel.close()
+        with self._link(label):
+            channel = self.connection.client.get_transport().open_session()
+            self.channels += 1
+            try:
+                channel.exec_command(wrap(script))
+                if stdin is not None:
+                    view = memoryview(stdin)
+                    for start in range(0, len(view), CHUNK):
+                        channel.sendall(view[start:start + CHUNK])
+                channel.shutdown_write()
+                stdout, stderr = _drain(channel, echo)
+                result = Result(stdout, stderr, channel.recv_exit_status())
+            finally:
+                channel.close()
+            self._still_up()
         if check and not result.ok:
             raise RemoteError(label, result)
         return result
@@ -83,28 +87,46 @@ class SSHRemote:
 
     def download(self, script, sink: BinaryIO, *, label: str, progress: Callable[[int], None] | None = None) -> int:
         """Run `script` and write its raw stdout into `sink`; returns the bytes received."""
-        channel = self.connection.client.get_transport().open_session()
-        self.channels += 1
         received, err = 0, bytearray()
-        try:
-            channel.exec_command(wrap(script))
-            channel.shutdown_write()
-            while True:
-                data = channel.recv(CHUNK)
-                if not data:
-                    break
-                sink.write(data)
-                received += len(data)
-                if progress is not None:
-                    progress(received)
-            while channel.recv_stderr_ready():
-                err += channel.recv_stderr(CHUNK)
-            code = channel.recv_exit_status()
-        finally:
-            channel.close()
+        with self._link(label):
+            channel = self.connection.client.get_transport().open_session()
+            self.channels += 1
+            try:
+                channel.exec_command(wrap(script))
+                channel.shutdown_write()
+                while True:
+                    data = channel.recv(CHUNK)
+                    if not data:
+                        break
+                    sink.write(data)
+                    received += len(data)
+                    if progress is not None:
+                        progress(received)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(CHUNK)
+                code = channel.recv_exit_status()
+            finally:
+                channel.close()
+            self._still_up()
         if code != 0:
             raise RemoteError(label, Result("", err.decode(errors="replace"), code))
         return received
+
+
+    def _still_up(self) -> None:
+        """A channel of a dead transport ends as if its command had (exit -1): say which it was."""
+        transport = self.connection.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise EOFError("the SSH session ended")
+
+    @contextmanager
+    def _link(self, label: str):
+        try:
+            yield
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            # The name the user gave (an ssh_config alias), not the address it resolved to.
+            name = getattr(self.connection, "original_host", None) or self.connection.host
+            raise ConnectionLost(name, label, error) from None
 
 
 def _drain(channel, echo) -> tuple[str, str]:

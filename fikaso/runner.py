@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TextIO
 
+from .errors import DiskFull, disk_full
 from .plan import Action, Fact, Outcome, Step, facts_script, parse_facts, split_output
 from .remote import PrintRemote, Remote, RemoteError, Result
 
@@ -35,6 +36,7 @@ class Runner:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     planning: bool = False
     _in_steps: bool = False
+    _guard: Callable[[Action], Action] | None = None
 
     @classmethod
     def on(cls, remote: Remote, name: str = "", plan: bool = False, out: TextIO | None = None) -> "Runner":
@@ -62,6 +64,8 @@ class Runner:
 
     def run(self, action: Action) -> list[Result]:
         """Run one action on every host (in parallel); its `reads` come back in `Result.facts`."""
+        if self._guard is not None:
+            action = self._guard(action)
         indent = "    " if self._in_steps else ""
         echo = (lambda line: print(f"{indent}{line}", file=self.out, flush=True)) if action.stream else None
 
@@ -75,6 +79,8 @@ class Runner:
             own, _ = split_output(result.stdout)
             done = Result(own, result.stderr, result.exit_code, parse_facts(action.reads, facts))
             if action.check and not done.ok:
+                if disk_full(result.stderr + result.stdout):   # whatever else failed, this is the cause
+                    raise DiskFull(action.label, result.stderr + result.stdout)
                 raise (action.failure(done) if action.failure else None) or RemoteError(action.label, done)
             return done
         return self._each(one)
@@ -114,18 +120,21 @@ class Runner:
     def steps(self, title: str, steps: Sequence[Step], context: Any,
               cleanup: Callable[[Any, list[str], BaseException], Sequence[Action]] | None = None,
               retry: Callable[[Any, BaseException], tuple[str, Sequence[Action]] | None] | None = None,
-              ) -> list[Outcome]:
+              guard: Callable[[Action], Action] | None = None) -> list[Outcome]:
         """Run steps in order, one line each; the first failure stops the run and is re-raised.
 
         On a failure, `cleanup` (given the names of the steps that finished and the error) returns
         the actions that put the server back in order (free a lock, record the failure); they run
         before the error goes up. `retry` may instead answer a failure with a note and the actions
-        that clear its cause (a lock left by a killed run): the step then runs once more.
+        that clear its cause (a lock left by a killed run): the step then runs once more. `guard`
+        rewrites every action before it runs or is printed (a deploy waits for an earlier run's
+        server-side work), so that the plan stays exactly the run.
         """
-        self._in_steps = True
+        self._in_steps, self._guard = True, guard
         try:
             return self._steps(title, steps, context, cleanup, retry)
         finally:
+            self._guard = None
             self._in_steps = False
 
     def _steps(self, title, steps, context, cleanup, retry) -> list[Outcome]:

@@ -15,7 +15,8 @@ from .common import fikaso_task, open_runner, settings_of, sites_of
 def run_site(runner: Runner, run: steps.SiteRun, plan, cleanup) -> None:
     """Run a deploy's or rollback's steps; a lock left by a killed run from this machine is taken over."""
     try:
-        runner.steps(f"{run.action} {run.name}", plan, run, cleanup, retry=steps.stale_lock)
+        runner.steps(f"{run.action} {run.name}", plan, run, cleanup, retry=steps.stale_lock,
+                     guard=steps.serialized(run))
     except RemoteError as error:
         raise FikasoError(str(error), f"Nothing went live; fix the cause shown above and run the {run.action} "
                           "again") from None

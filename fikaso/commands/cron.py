@@ -62,7 +62,8 @@ def install_script(line: str, marker: str = MARKER) -> str:
 
 def remove_script(marker: str = MARKER) -> str:
     return (f"if crontab -l 2>/dev/null | grep -qF {q(marker)}; then "
-            f"crontab -l | grep -vF {q(marker)} | crontab -; echo removed; else echo absent; fi")
+            # grep finds no other line when ours was the only one: that is not a failure.
+            f"{{ crontab -l | grep -vF {q(marker)} || true; }} | crontab -; echo removed; else echo absent; fi")
 
 
 def entry_script(marker: str, key: str) -> str:

@@ -162,7 +162,10 @@ def route_text(live: str, preview: str) -> str:
 def route_lines(layout: Layout, panel: str, live: str | None, preview: str | None, seconds: int = 30) -> list[str]:
     """Send the panel's live site and preview to these PHP containers (None: the panel's service).
 
-    nginx reloads gracefully; the lines return once new connections are served with the new route.
+    nginx reloads gracefully; the lines return once new connections are served with the new route
+    and the workers of the old configuration have finished their requests and exited. Until they
+    have, one of them may still take a connection and send it along the old route, to a container
+    that the caller is about to stop.
     """
     service = f"{panel}_panel"
     path = route_file(layout, panel)
@@ -178,6 +181,9 @@ def route_lines(layout: Layout, panel: str, live: str | None, preview: str | Non
         *write,
         reload_nginx(layout, nginx) + " 2>/dev/null",
         *wait_lines(probe, seconds, f"{nginx} did not take the new PHP-FPM route ({expected})"),
+        # nginx renames a worker of an old configuration "nginx: worker process is shutting down".
+        *wait_lines(compose(layout, "exec", "-T", nginx, "sh", "-c", "! grep -qs '[s]hutting down' /proc/[0-9]*/cmdline"),
+                    seconds, f"{nginx}'s workers of the old route did not finish within {seconds} s"),
     ]
 
 

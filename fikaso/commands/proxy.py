@@ -7,30 +7,48 @@ leaves the proxy serving as before.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Iterable
 
 from .. import bundle
 from ..config import Settings
 from ..layout import Layout
-from ..shell import q
+from ..shell import q, wait_healthy_lines
 from .compose import compose, reload_nginx
 
 
+RELOAD_SECONDS = 10
+
+
 def render(settings: Settings, tls_domains: Iterable[str]) -> str:
-    return bundle.render_proxy(bundle.context(settings), tls_domains)
+    """The config, carrying an id made from the rest of it (see apply_script)."""
+    context = bundle.context(settings)
+    draft = bundle.render_proxy(context, tls_domains)
+    return bundle.render_proxy(context, tls_domains, config_id=sha256(draft)[:16])
+
+
+def config_id(text: str) -> str:
+    found = re.search(r'return 200 "ok ([0-9a-f]+)\\n"', text)
+    return found.group(1) if found else ""
 
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def apply_script(layout: Layout) -> str:
-    """Check the config arriving on stdin, then make it the live one and reload a running proxy."""
+def apply_script(layout: Layout, new_id: str) -> str:
+    """Check the config arriving on stdin, then make it the live one and reload a running proxy.
+
+    `nginx -s reload` returns before the new workers take over: the old ones keep accepting
+    connections for a moment. The script returns only once the proxy answers with `new_id`, so
+    that what the task reports done is what the next visitor gets.
+    """
     live = layout.proxy_config
     candidate = layout.stack / "nginx" / "proxy.next"
     check = compose(layout, "run", "--rm", "--no-deps", "-T", "proxy_check")
     running = compose(layout, "ps", "--status", "running", "--quiet", "nginx_proxy")
     reload = reload_nginx(layout, "nginx_proxy")
+    probe = compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/proxy-health")
     return "\n".join([
         f"rm -rf {q(candidate)} && mkdir -p {q(candidate)} {q(live.parent)}",
         f"cat > {q(candidate / live.name)}",
@@ -42,5 +60,11 @@ def apply_script(layout: Layout) -> str:
         # A rename within the mounted folder: the proxy never reads a half-written file.
         f"cp {q(candidate / live.name)} {q(live.parent / '.proxy.conf.new')}",
         f"mv -f {q(live.parent / '.proxy.conf.new')} {q(live)}",
-        f"if [ -n \"$({running} 2>/dev/null)\" ]; then {reload}; fi",
+        f"if [ -n \"$({running} 2>/dev/null)\" ]; then",
+        f"  {reload}",
+        *(f"  {line}" for line in wait_healthy_lines(f"[ \"$({probe} 2>/dev/null)\" = {q('ok ' + new_id)} ]",
+                                                      RELOAD_SECONDS)),
+        "  if [ \"$healthy\" != yes ]; then echo 'The proxy did not take up its new configuration after a reload "
+        "(see fab logs --service=nginx_proxy).' >&2; exit 1; fi",
+        "fi",
     ])

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from .. import archive
-from ..layout import Layout
+from ..layout import BUNDLE_HASH_FILE, Layout
 from ..secrets import Secrets
 from ..shell import cmd, q
+from .compose import SITES
 
 
 def folders_script(layout: Layout, facts) -> str:
@@ -35,3 +36,29 @@ def extract_script(target, hash_file, sha: str) -> str:
         cmd("tar", "-x", "-p", "--no-same-owner", "-C", target),
         f"printf '%s\\n' {q(sha)} > {q(hash_file)}",
     ])
+
+
+def bundle_script(layout: Layout, sha: str, nginx_image: str) -> str:
+    """Unpack the stack bundle arriving on stdin beside the live stack, check every site's nginx
+    config with `nginx -t` in a one-off container, and only then copy it over the live stack.
+
+    The site nginx containers mount their config folder from the live stack, so a config that
+    fails the check must never be unpacked there: it would take the site down at its next restart.
+    """
+    incoming = layout.base / "stack.incoming"
+    lines = [cmd("rm", "-rf", incoming), cmd("mkdir", "-p", incoming),
+             cmd("tar", "-x", "-p", "--no-same-owner", "-C", incoming)]
+    for site in SITES:
+        check = cmd("docker", "run", "--rm", "--network", "none",
+                    "--volume", f"{incoming / 'nginx' / site}:/etc/nginx/conf.d:ro", nginx_image, "nginx", "-t", "-q")
+        lines += [
+            f"if ! check=$({check} 2>&1); then",
+            '  printf \'%s\\n\' "$check" >&2',
+            f"  echo {q(f'The new nginx config of the {site} site fails nginx -t, so the stack bundle was not put live and every site keeps serving with its current config. Fix the template under nginx/ (the message above names the line), then run fab setup again.')} >&2",
+            f"  {cmd('rm', '-rf', incoming)}",
+            "  exit 1",
+            "fi",
+        ]
+    lines += [cmd("cp", "-a", f"{incoming}/.", layout.stack), cmd("rm", "-rf", incoming),
+              f"printf '%s\\n' {q(sha)} > {q(layout.stack / BUNDLE_HASH_FILE)}"]
+    return "\n".join(lines)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from .. import records
 from ..commands import backup, php_image, release
-from ..commands.lock import LOCKED, lock_script, unlock_script
+from ..commands.lock import LOCKED, lock_script, one_at_a_time, unlock_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError, telling_lines
 from ..facts import SiteState, migrations_run, site as site_fact
@@ -342,6 +342,12 @@ def finish(run: SiteRun) -> Outcome:
                    Action("pruning old releases, recording and freeing the lock", script))
 
 
+def serialized(run: SiteRun):
+    """The runner's guard for a deploy or rollback: each script waits until no earlier run's
+    server-side work on this site is still running (a run killed on the client leaves it)."""
+    return lambda action: replace(action, script=one_at_a_time(run.layout, run.name, action.script))
+
+
 def stale_lock(run: SiteRun, error: BaseException) -> tuple[str, list[Action]] | None:
     """A lock left by a killed run of this machine is freed, and the lock step tried again."""
     if not isinstance(error, Locked) or not records.holder_is_dead_here(error.info):
@@ -381,7 +387,8 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
         # The failed release never stayed live (activation switched back), so it can go.
         if "image" in done and new_image(run):
             lines += php_image.remove_candidate_lines(run.name)
-        lines.append(cmd("rm", "-rf", run.layout.release(run.name, run.release_id)))
+        release = run.layout.release(run.name, run.release_id)
+        lines.append(cmd("rm", "-rf", release, f"{release}.partial"))
     migrated = len(pending_migrations(run)) if "install" in done else 0
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),

@@ -13,7 +13,7 @@ from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
 from ..facts import database_logins, stack
-from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE
+from ..layout import SECRETS_HASH_FILE
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
 from ..secrets import Secrets, database_name
 from .shared import StackRun, make_bundle, proxy_config
@@ -81,7 +81,7 @@ def stack_bundle(run: SetupRun) -> Outcome:
     made = run.bundle()
     if not run.bundle_changed:
         return unchanged(made.sha256[:12])
-    script = "\n".join([server.extract_script(run.layout.stack, run.layout.stack / BUNDLE_HASH_FILE, made.sha256),
+    script = "\n".join([server.bundle_script(run.layout, made.sha256, run.settings.images["nginx"]),
                         php_image.missing_pins_script(run.layout, php_image.tag(run.settings, run.facts.uid))])
     return changed(f"{made.sha256[:12]}, {len(made.data) // 1024} KiB",
                    Action("uploading the stack bundle", script, stdin=made.data))

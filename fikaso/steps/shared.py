@@ -37,7 +37,7 @@ def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outco
     summary = f"HTTPS for {', '.join(https)}" if https else "HTTP only (no certificate yet: fab certs.issue)"
     if facts.proxy_hash == proxy.sha256(text):
         return unchanged(summary)
-    return changed(summary, Action("checking and installing the proxy configuration", proxy.apply_script(layout),
+    return changed(summary, Action("checking and installing the proxy configuration", proxy.apply_script(layout, proxy.config_id(text)),
                                    stdin=text.encode()))
 
 

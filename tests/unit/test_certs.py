@@ -121,7 +121,8 @@ def test_failure_without_an_acme_problem_keeps_the_telling_line():
 
 
 def test_proxy_config_is_checked_in_a_one_off_container_before_it_replaces_the_live_one():
-    assert proxy.apply_script(LAYOUT).splitlines() == [
+    lines = proxy.apply_script(LAYOUT, "0123abcd").splitlines()
+    assert lines[:10] == [
         "rm -rf /srv/fikaso/stack/nginx/proxy.next && mkdir -p /srv/fikaso/stack/nginx/proxy.next "
         "/srv/fikaso/stack/nginx/proxy",
         "cat > /srv/fikaso/stack/nginx/proxy.next/proxy.conf",
@@ -132,6 +133,18 @@ def test_proxy_config_is_checked_in_a_one_off_container_before_it_replaces_the_l
         "fi",
         "cp /srv/fikaso/stack/nginx/proxy.next/proxy.conf /srv/fikaso/stack/nginx/proxy/.proxy.conf.new",
         "mv -f /srv/fikaso/stack/nginx/proxy/.proxy.conf.new /srv/fikaso/stack/nginx/proxy/proxy.conf",
-        "if [ -n \"$(cd /srv/fikaso/stack && docker compose ps --status running --quiet nginx_proxy 2>/dev/null)\" ]; "
-        "then cd /srv/fikaso/stack && docker compose exec -T nginx_proxy sh -c 'nginx -t -q && nginx -s reload'; fi",
+        "if [ -n \"$(cd /srv/fikaso/stack && docker compose ps --status running --quiet nginx_proxy 2>/dev/null)\" ]; then",
     ]
+    # A running proxy is reloaded, and the script waits until it answers with the new config's id.
+    assert lines[10] == "  cd /srv/fikaso/stack && docker compose exec -T nginx_proxy sh -c 'nginx -t -q && nginx -s reload'"
+    waits = "\n".join(lines[11:])
+    assert "wget -q -O - http://127.0.0.1:8080/proxy-health 2>/dev/null)\" = 'ok 0123abcd' ]" in waits
+    assert "did not take up its new configuration" in waits
+
+
+def test_the_proxy_config_carries_an_id_that_changes_with_it():
+    http_only = proxy.render(SETTINGS, set())
+    with_tls = proxy.render(SETTINGS, {"store.fikaso.test"})
+    assert proxy.config_id(http_only) and proxy.config_id(with_tls)
+    assert proxy.config_id(http_only) != proxy.config_id(with_tls)
+    assert proxy.render(SETTINGS, set()) == http_only

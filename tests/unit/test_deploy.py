@@ -3,6 +3,7 @@ checked against its run."""
 import io
 import json
 import socket
+import subprocess
 from pathlib import PurePosixPath
 
 import pytest
@@ -86,6 +87,15 @@ def make_run(action="deploy", **kwargs):
                           action=action, **kwargs)
 
 
+GUARD_END = "\nfi\n"
+
+
+def body(script: str) -> str:
+    """A deploy script without the guard every one of them starts with (commands/lock.py)."""
+    assert script.startswith("mkdir -p /srv/fikaso/state/locks\nexec 8>>/srv/fikaso/state/locks/"), script[:200]
+    return script.split(GUARD_END, 1)[1]
+
+
 def run_deploy(remote, run, out=None):
     steps, cleanup = ((deploy.DEPLOY_STEPS, deploy.deploy_cleanup) if run.action == "deploy"
                       else (deploy.ROLLBACK_STEPS, deploy.rollback_cleanup))
@@ -125,8 +135,8 @@ def test_a_lock_left_by_a_dead_process_on_this_machine_is_taken_over(mocker):
     with pytest.raises(OSError):
         run_deploy(remote, run, out)
     assert "no longer running; taking it over" in out.getvalue()
-    assert remote.scripts[1] == "rm -rf /srv/fikaso/state/locks/store"
-    assert remote.scripts[2].startswith("mkdir -p /srv/fikaso/state/locks\nif mkdir /srv/fikaso/state/locks/store ")
+    assert body(remote.scripts[1]) == "rm -rf /srv/fikaso/state/locks/store"
+    assert body(remote.scripts[2]).startswith("mkdir -p /srv/fikaso/state/locks\nif mkdir /srv/fikaso/state/locks/store ")
     assert "lock     ok" in out.getvalue() and "live release 1" in out.getvalue()
     assert "lock     FAILED" not in out.getvalue()
 
@@ -137,8 +147,9 @@ def test_a_failed_step_records_the_failure_and_frees_the_lock(mocker):
     mocker.patch.object(deploy.release, "payload", side_effect=OSError("disk on fire"))
     with pytest.raises(OSError):
         run_deploy(remote, run)
-    cleanup = remote.scripts[-1]
-    assert cleanup.startswith(f"rm -rf /srv/fikaso/panels/store/releases/{run.release_id}\n")
+    cleanup = body(remote.scripts[-1])
+    release = f"/srv/fikaso/panels/store/releases/{run.release_id}"
+    assert cleanup.startswith(f"rm -rf {release} {release}.partial\n")
     assert '"result": "failed"' in cleanup and "disk on fire" in cleanup
     assert cleanup.endswith("rm -rf /srv/fikaso/state/locks/store")
 
@@ -147,7 +158,7 @@ def test_rollback_without_an_older_release_says_so():
     remote = ScriptedRemote(state_answer("stack=yes\nlive=1\nrelease=1\n"))
     with pytest.raises(FikasoError, match="no release older than the live one"):
         run_deploy(remote, make_run("rollback"))
-    assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"
+    assert body(remote.scripts[-1]) == "rm -rf /srv/fikaso/state/locks/store"
 
 
 def test_rollback_to_an_unknown_release_lists_the_known_ones():
@@ -160,14 +171,14 @@ def test_deploy_before_setup_asks_for_setup():
     remote = ScriptedRemote(state_answer("stack=no\n"))
     with pytest.raises(FikasoError, match="Run `fab setup` first"):
         run_deploy(remote, make_run())
-    assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"
+    assert body(remote.scripts[-1]) == "rm -rf /srv/fikaso/state/locks/store"
 
 
 def test_a_lock_script_that_fails_after_taking_the_lock_frees_it_and_records_why():
     remote = ScriptedRemote(Result("recovered=yes\n", "nginx did not take the new route", 1))
     with pytest.raises(FikasoError, match="taking the lock failed"):
         run_deploy(remote, make_run())
-    cleanup = remote.scripts[-1]
+    cleanup = body(remote.scripts[-1])
     assert '"result": "failed"' in cleanup and cleanup.endswith("rm -rf /srv/fikaso/state/locks/store")
 
 
@@ -221,4 +232,20 @@ def test_rollback_with_a_snapshot_gone_names_the_newest_older_backup():
     with pytest.raises(FikasoError, match="snapshot 20261124T020000Z .* not on the server any more.*"
                                           "newest older backup of fikaso_store is 20261123T000000Z"):
         run_deploy(remote, make_run("rollback", with_database=True))
-    assert remote.scripts[-1] == "rm -rf /srv/fikaso/state/locks/store"
+    assert body(remote.scripts[-1]) == "rm -rf /srv/fikaso/state/locks/store"
+
+
+def test_a_script_waits_until_the_work_an_earlier_run_left_on_the_server_has_ended(tmp_path):
+    layout = Layout(PurePosixPath(tmp_path))
+    marker = tmp_path / "order"
+    # The earlier run's script, still running on the server after its client died...
+    earlier = subprocess.Popen(["bash", "-c", lock.one_at_a_time(layout, "store", f"touch {tmp_path}/started; "
+                                                                             f"sleep 1; echo earlier >> {marker}")])
+    while not (tmp_path / "started").exists():
+        assert earlier.poll() is None
+    # ...and the next run's first script.
+    later = subprocess.run(["bash", "-c", lock.one_at_a_time(layout, "store", f"echo later >> {marker}")],
+                           capture_output=True, text=True, timeout=30)
+    earlier.wait()
+    assert later.returncode == 0 and "waiting for what an earlier run left running on the server" in later.stderr
+    assert marker.read_text() == "earlier\nlater\n"

@@ -1,3 +1,4 @@
+import subprocess
 from pathlib import PurePosixPath
 
 import pytest
@@ -60,3 +61,18 @@ def test_install_replaces_only_its_own_entry():
     assert script.splitlines()[0] == (
         "{ crontab -l 2>/dev/null | grep -vF '# fikaso-backup schedule' || true; "
         "printf '%s\\n' '@daily job # fikaso-backup schedule'; } | crontab -")
+
+
+@pytest.mark.parametrize("before, after", [
+    ("@daily job # fikaso-backup schedule\n", ""),            # ours was the only entry
+    ("@daily job # fikaso-backup schedule\n@hourly other\n", "@hourly other\n"),
+])
+def test_removing_the_entry_keeps_every_other_line_and_succeeds_when_it_was_the_only_one(tmp_path, before, after):
+    table = tmp_path / "crontab"
+    table.write_text(before)
+    # crontab(1) stood in by a function over a file: -l prints it, - replaces it whole from stdin.
+    shim = f'crontab() {{ if [ "$1" = -l ]; then cat {table}; else cat > {table}.new; mv {table}.new {table}; fi; }}\n'
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + shim + schedule.remove_script()],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "removed\n" and table.read_text() == after
