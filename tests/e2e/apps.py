@@ -31,3 +31,12 @@ def with_migration(app: Path, name: str, body: str) -> Path:
         f"class {''.join(part.title() for part in name.split('_')[4:])} extends Migration\n{{\n"
         f"    public function up()\n    {{\n        {body}\n    }}\n\n    public function down()\n    {{\n    }}\n}}\n")
     return app
+
+
+def with_slow_health(app: Path, seconds: float) -> Path:
+    """Its health check answers only after `seconds`: a deploy's switch takes that long at least."""
+    controller = app / CONTROLLER
+    controller.write_text(controller.read_text().replace('return response("ok\\n", 200)',
+                                                         f'usleep({int(seconds * 1_000_000)});\n'
+                                                         '        return response("ok\\n", 200)'))
+    return app

@@ -1,11 +1,23 @@
-"""One sandbox VPS and one deployed stack, shared by every end-to-end test of a run."""
+"""One test VPS and one deployed stack, shared by every end-to-end test of a run.
+
+The suite owns its test VPS (fikaso-test), apart from the demo's (fikaso-sandbox), and starts it
+blank, so that nothing a user did on the demo VPS, or an earlier run left, decides the outcome.
+FIKASO_TEST_VPS=reuse keeps the running one instead (faster while working on a single test).
+"""
 import json
+import os
 import ssl
 import time
 
 import pytest
 
-from .helpers import fab, http_only
+# Every `fab` the tests run, and the sandbox module they import, act on the suite's VPS.
+os.environ["FIKASO_SANDBOX"] = "test"
+os.environ["FABRIC_FIKASO_HOST"] = "fikaso-test"
+os.environ["FABRIC_FIKASO_CERTIFICATES_CA_BUNDLE"] = ".sandbox-test/acme/ca.pem"
+
+from .helpers import SAMPLED, ProcessSampler, fab, http_only  # noqa: E402
+from .load import FIGURES  # noqa: E402
 
 
 def report(request, line: str) -> None:
@@ -18,7 +30,8 @@ def report(request, line: str) -> None:
 @pytest.fixture(scope="session")
 def sandbox(request):
     started = time.monotonic()
-    up = fab("sandbox.up", timeout=1800)
+    fresh = [] if os.environ.get("FIKASO_TEST_VPS") == "reuse" else ["--fresh"]
+    up = fab("sandbox.up", *fresh, timeout=1800)
     assert up.returncode == 0, up.stdout + up.stderr
     for line in up.stdout.splitlines():
         if line.startswith("phase:"):
@@ -34,7 +47,9 @@ def deployed(request, sandbox):
     generated = fab("secrets.generate")
     assert generated.returncode == 0, generated.stderr
     started = time.monotonic()
-    result = fab("-H", sandbox["alias"], "setup", timeout=1800)
+    with ProcessSampler() as seen:     # test_secrets.py looks for secrets in what a first setup ran
+        result = fab("-H", sandbox["alias"], "setup", timeout=1800)
+    SAMPLED["setup"] = seen
     assert result.returncode == 0, result.stdout + result.stderr
     for line in result.stdout.splitlines():
         report(request, f"  {line}")
@@ -53,3 +68,10 @@ def https(deployed):
     assert issued.returncode == 0, issued.stdout + issued.stderr
     yield {**deployed, **details, "tls": ssl.create_default_context(cafile=details["root"])}
     http_only(deployed)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures measured by this run")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

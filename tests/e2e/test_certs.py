@@ -34,9 +34,12 @@ def acme(deployed):
     details = json.loads(started.stdout[started.stdout.index("{"):])
     vps.acme_point("store.fikaso.test", "127.0.0.1")  # nothing listens there: its challenge cannot be answered
     first = fab("certs.issue")
+    # What visitors of the other domains get right after the failure, before anything is re-issued.
+    after_failure = {domain: curl_https({**deployed, **details}, domain) for domain in DOMAINS
+                     if domain != "store.fikaso.test"}
     vps.acme_point("store.fikaso.test", None)
     again = fab("certs.issue", "--domain=store.fikaso.test")
-    yield {**deployed, **details, "first_issue": first, "store_issue": again}
+    yield {**deployed, **details, "first_issue": first, "after_failure": after_failure, "store_issue": again}
     http_only(deployed)  # for the other tests of the run
 
 
@@ -65,6 +68,10 @@ def test_a_domain_that_fails_is_named_and_does_not_hold_back_the_others(acme):
     assert "Point store.fikaso.test's DNS A/AAAA records at this VPS" in message, message
     assert "The proxy serves as before, with HTTPS for admin.fikaso.test, fikaso.test, www.fikaso.test" in message
     assert "certificate store.fikaso.test FAILED" in first.stdout, first.stdout
+    for domain, result in acme["after_failure"].items():
+        assert result.returncode == 0, f"{domain}: {result.stderr}"
+        head, _, body = result.stdout.partition("\n\n")
+        assert head.startswith("HTTP/2 200") and PAGES[domain] in body, f"{domain}: {head}"
 
 
 def test_every_domain_serves_its_own_certificate_and_page_over_https(acme):
