@@ -123,16 +123,16 @@ class ProcessSampler:
 
     def __enter__(self) -> "ProcessSampler":
         from sandbox import vps
-        self.container = vps.CONTAINER
-        subprocess.run(["docker", "exec", self.container, "rm", "-f", "/tmp/stop-sampling"], check=True)
-        self.process = subprocess.Popen(["docker", "exec", "-i", self.container, "perl", "-"], stdin=subprocess.PIPE,
+        self.vps = vps
+        subprocess.run(self.vps.in_vps("rm", "-f", "/tmp/stop-sampling"), check=True)
+        self.process = subprocess.Popen(["docker", "exec", "-i", vps.CONTAINER, "perl", "-"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.process.stdin.write(self.SCRIPT)
         self.process.stdin.close()
         return self
 
     def __exit__(self, *exc) -> None:
-        subprocess.run(["docker", "exec", self.container, "touch", "/tmp/stop-sampling"], check=True)
+        subprocess.run(self.vps.in_vps("touch", "/tmp/stop-sampling"), check=True)
         out = self.process.stdout.read()
         errors = self.process.stderr.read()
         self.process.wait(timeout=120)
@@ -164,11 +164,11 @@ class NearlyFull:
 
     def __init__(self, path: str, free_kb: int):
         from sandbox import vps
-        self.container, self.path, self.free_kb = vps.CONTAINER, path, free_kb
+        self.vps, self.path, self.free_kb = vps, path, free_kb
         self.mount = "/run/nearly-full"
 
     def _root(self, script: str) -> str:
-        result = subprocess.run(["docker", "exec", self.container, "sh", "-ec", script], capture_output=True,
+        result = subprocess.run(self.vps.in_vps("sh", "-ec", script), capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         return result.stdout

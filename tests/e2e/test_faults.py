@@ -52,7 +52,7 @@ def v1_is_live(info, v1) -> None:
 def holds_on_vps(condition: str) -> bool:
     """Whether a shell condition holds on the test VPS, looked at from outside (docker exec: no
     SSH handshake for every look while the test waits for the moment to strike)."""
-    return subprocess.run(["docker", "exec", vps.CONTAINER, "sh", "-c", condition], capture_output=True).returncode == 0
+    return subprocess.run(vps.in_vps("sh", "-c", condition), capture_output=True).returncode == 0
 
 
 def nginx_state(info) -> str:
