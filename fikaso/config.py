@@ -5,8 +5,9 @@ Validation runs before anything touches a server, so a typo never leaves a half-
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import FikasoError
@@ -26,6 +27,12 @@ ACME_SERVERS = {
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ADDRESS = re.compile(r"^[0-9a-fA-F.:]+$")
+# What a VPS does in a swarm: managers run the swarm (the first is where Fikaso's records and the
+# cluster-wide lock live), the database node holds MySQL and its volume, web nodes run the panels'
+# PHP-FPM and nginx, edge nodes the proxy with ports 80 and 443.
+ROLES = ("manager", "database", "web", "edge")
+DEFAULT_REPLICAS = 2
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,16 @@ class Certificates:
 
 
 @dataclass(frozen=True)
+class Node:
+    """One VPS of a swarm: how to reach it, what it does, and the address other nodes reach it at
+    ("" lets Fikaso use the address of its default route)."""
+
+    host: str
+    roles: frozenset[str]
+    address: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str | None
     base_dir: PurePosixPath
@@ -61,6 +78,23 @@ class Settings:
     certificates: Certificates = Certificates()
     # Extra ssh_config files, read after ~/.ssh/config and /etc/ssh/ssh_config; missing ones are skipped.
     ssh_config: tuple[Path, ...] = ()
+    # Several VPSs run the stack as a Docker Swarm when this is not empty (`host` is then unused).
+    nodes: tuple[Node, ...] = ()
+    # PHP-FPM replicas per panel on a swarm.
+    replicas: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def swarm(self) -> bool:
+        return bool(self.nodes)
+
+    def with_role(self, role: str) -> tuple[Node, ...]:
+        return tuple(node for node in self.nodes if role in node.roles)
+
+    @property
+    def primary(self) -> Node:
+        """The first manager: the swarm is formed there, and the cluster-wide lock and the release
+        logs live there."""
+        return self.with_role("manager")[0]
 
     @property
     def sites(self) -> tuple[Site, ...]:
@@ -153,6 +187,10 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
     if restore and not snapshot:
         raise _invalid("restore_snapshot_on_failed_migrations", "needs snapshot_before_migrations: true",
                        "Turn snapshots on, or this setting off: there is nothing to restore without a snapshot")
+    nodes = _nodes(section.get("nodes"))
+    replicas = {name: _replicas(panels_raw[name].get("replicas", section.get("replicas", DEFAULT_REPLICAS)),
+                                f"panels.{name}.replicas" if "replicas" in panels_raw[name] else "replicas")
+                for name in PANELS}
     secrets_dir = Path(str(section.get("secrets_dir", "secrets"))).expanduser()
     if not secrets_dir.is_absolute():
         secrets_dir = root / secrets_dir
@@ -160,7 +198,59 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
                     landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot,
                     restore_snapshot_on_failed_migrations=restore,
                     certificates=_certificates(section.get("certificates", {}), root),
-                    ssh_config=_ssh_config_files(section.get("ssh_config"), root))
+                    ssh_config=_ssh_config_files(section.get("ssh_config"), root),
+                    nodes=nodes, replicas=MappingProxyType(replicas))
+
+
+def _replicas(value: Any, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 50:
+        raise _invalid(key, f"must be a whole number from 1 to 50, not {value!r}",
+                       "Give the number of PHP-FPM containers each panel runs on a swarm, such as 2")
+    return value
+
+
+def _nodes(raw: Any) -> tuple[Node, ...]:
+    """fikaso.nodes: the VPSs of a swarm, each with its host and roles."""
+    if raw is None or raw == []:
+        return ()
+    example = ("Write one entry per VPS, such as\n  nodes:\n    - host: deploy@203.0.113.10\n"
+               "      roles: [manager, database, web, edge]")
+    if not isinstance(raw, (list, tuple)):
+        raise _invalid("nodes", f"must be a list of VPSs, not {type(raw).__name__}", example)
+    nodes = []
+    for number, entry in enumerate(raw, 1):
+        where = f"nodes[{number}]"
+        entry = _mapping(entry, where)
+        host = _text(entry, "host", where)
+        if not _HOST.match(host):
+            raise _invalid(f"{where}.host", f"is not a host name: {host!r}",
+                           "Use a host or ssh_config alias such as deploy@203.0.113.10")
+        roles = entry.get("roles")
+        if isinstance(roles, str) or not isinstance(roles, (list, tuple)) or not roles:
+            raise _invalid(f"{where}.roles", f"must be a list of roles, not {roles!r}",
+                           f"Give one or more of {', '.join(ROLES)}, such as roles: [web, edge]")
+        unknown = [str(role) for role in roles if role not in ROLES]
+        if unknown:
+            raise _invalid(f"{where}.roles", f"names unknown role(s): {', '.join(unknown)}",
+                           f"The roles are {', '.join(ROLES)}")
+        address = str(entry.get("address") or "").strip()
+        if address and not _ADDRESS.match(address):
+            raise _invalid(f"{where}.address", f"is not an IP address: {address!r}",
+                           "Give the address the other VPSs reach this one at (its private network's, if it has "
+                           "one), or leave it out to use the address of its default route")
+        nodes.append(Node(host=host, roles=frozenset(roles), address=address))
+    hosts = [node.host for node in nodes]
+    if len(set(hosts)) != len(hosts):
+        raise _invalid("nodes", "names the same host twice", "List each VPS once, with all of its roles")
+    for role, count in (("manager", "at least one"), ("database", "exactly one"), ("web", "at least one"),
+                        ("edge", "at least one")):
+        having = [node for node in nodes if role in node.roles]
+        if not having or (role == "database" and len(having) > 1):
+            raise _invalid("nodes", f"must give the {role} role to {count} VPS, not {len(having)}",
+                           f"Add {role} to the roles of {'one VPS' if role == 'database' else 'a VPS'}: "
+                           + ("MySQL and its volume live on one node" if role == "database" else
+                              "the swarm needs it"))
+    return tuple(nodes)
 
 
 def _ssh_config_files(raw: Any, root: Path) -> tuple[Path, ...]:

@@ -15,6 +15,7 @@ SOURCE_HASH_FILE = "SOURCE_SHA256"
 @dataclass(frozen=True)
 class Layout:
     base: PurePosixPath
+    swarm: bool = False     # the stack runs as a Docker Swarm stack on several VPSs, each with this layout
 
     @property
     def stack(self) -> PurePosixPath:

@@ -102,6 +102,7 @@ class Action:
     stream: bool = False            # show the script's output lines as they come (-v)
     reads: tuple[Fact, ...] = ()
     failure: Callable[[Any], Exception] | None = None   # given the Result
+    on: str | None = None           # on a group of hosts: only those with this role (None: every host)
 
     @property
     def full_script(self) -> str:
@@ -142,6 +143,7 @@ class Step(Generic[Context]):
     name: str
     decide: Callable[..., Outcome]
     reads: Callable[[Context], tuple[Fact, ...]] | tuple[Fact, ...] = ()
+    each: bool = False      # read the facts on every host: the context gets {host name: value} for each
 
     def facts(self, context: Context) -> tuple[Fact, ...]:
         return self.reads(context) if callable(self.reads) else self.reads

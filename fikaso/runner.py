@@ -4,9 +4,9 @@ In a plan (`--plan`, or Invoke's `-R`/`--dry`), facts are still read from the se
 every decision depends on them, but each action is printed instead of run: the plan is exactly
 the run, action for action.
 
-On a group of hosts every action runs on each host in parallel, and `read_all` reads each host's
-facts; steps still decide from the first host's facts (`read`), which holds for what runs the same
-everywhere. Steps that must decide per host are the next step of multi-host support.
+On a group of hosts (the VPSs of a swarm) an action runs on each host in parallel, or only on
+the hosts with the role it names (`Action.on`). Steps decide from the first host's facts (`read`),
+or from every host's when they ask (`Step.each`).
 """
 from __future__ import annotations
 
@@ -28,6 +28,18 @@ class Host:
     name: str
     reader: Remote
     executor: Remote
+    roles: frozenset[str] = frozenset()     # empty: the only host, which has every role
+
+
+class _Labelled(PrintRemote):
+    """A plan's printer for one host of a group: each script says which host it is for."""
+
+    def __init__(self, name: str, out: TextIO):
+        super().__init__(out=out)
+        self.name = name
+
+    def run(self, script, *, label, **kwargs):
+        return super().run(script, label=f"{label}  [on {self.name}]", **kwargs)
 
 
 @dataclass
@@ -45,6 +57,22 @@ class Runner:
         executor = PrintRemote(out=out) if plan else remote
         return cls([Host(name, remote, executor)], out=out, planning=plan)
 
+    @classmethod
+    def group(cls, remotes: Sequence[tuple[str, Remote, frozenset[str]]], plan: bool = False,
+              out: TextIO | None = None) -> "Runner":
+        """A runner for several hosts, each (name, remote, roles); the first is the primary."""
+        out = out or sys.stdout
+        return cls([Host(name, remote, _Labelled(name, out) if plan else remote, roles)
+                    for name, remote, roles in remotes], out=out, planning=plan)
+
+    def hosts_for(self, role: str | None) -> list[Host]:
+        if role is None or len(self.hosts) == 1:
+            return list(self.hosts)
+        found = [host for host in self.hosts if role in host.roles]
+        if not found:
+            raise ValueError(f"no host has the role {role}")
+        return found
+
     # ---- facts ------------------------------------------------------------------------------
 
     def read(self, *facts: Fact) -> tuple:
@@ -58,7 +86,7 @@ class Runner:
         def one(host: Host) -> tuple:
             result = host.reader.run(script, label="reading the server's state")
             return parse_facts(facts, result.stdout)
-        return self._each(one)
+        return self._each(one, self.hosts)
 
     # ---- actions ----------------------------------------------------------------------------
 
@@ -83,26 +111,31 @@ class Runner:
                     raise DiskFull(action.label, result.stderr + result.stdout)
                 raise (action.failure(done) if action.failure else None) or RemoteError(action.label, done)
             return done
-        return self._each(one)
+        return self._each(one, self.hosts_for(action.on))
 
-    def _each(self, work) -> list:
-        if len(self.hosts) == 1:
-            return [work(self.hosts[0])]
-        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
-            return list(pool.map(work, self.hosts))
+    @staticmethod
+    def _each(work, hosts: Sequence[Host]) -> list:
+        if len(hosts) == 1:
+            return [work(hosts[0])]
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            return list(pool.map(work, hosts))
 
     # ---- steps ------------------------------------------------------------------------------
 
     def step(self, step: Step, context: Any) -> Outcome:
         """Read the step's facts, let it decide, run what it returned; the final Outcome."""
         facts = step.facts(context)
-        if facts:
+        if facts and step.each:
+            every = list(zip(self.hosts, self.read_all(*facts)))
+            for number, fact in enumerate(facts):
+                context.known.values[fact.name] = {host.name: values[number] for host, values in every}
+        elif facts:
             for fact, value in zip(facts, self.read(*facts)):
                 context.known.values[fact.name] = value
         outcome = step.decide(context)
         results = []
         for action in outcome.actions:
-            (result, *_) = self.run(action)
+            (result, *_) = self.run(action)     # the judge sees the first host's result
             for fact, value in zip(action.reads, result.facts):
                 context.known.values[fact.name] = value
             results.append(result)

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 
@@ -48,29 +49,128 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_argv(vps_files: Path, ports: Mapping[int, int]) -> list[str]:
-    """`docker run` for a VPS container that can run its own Docker engine without --privileged.
+@dataclass(frozen=True)
+class Box:
+    """One test VPS container: its name, the folder of its host key (mounted at /sandbox), and the
+    network it joins (None: Docker's default bridge)."""
 
-    `ports` maps the VPS's ports 22, 80 and 443 to ports of this machine, fixed when the container
-    is made: a VPS keeps its address when it reboots (`docker restart`), so must this one."""
-    return [
-        "docker", "run", "--detach", "--name", CONTAINER, "--hostname", "fikaso-vps",
-        "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
-        "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-        "--security-opt", "systempaths=unconfined",
-        "--cgroupns", "host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--device-cgroup-rule", "a *:* rwm",
-        "--tmpfs", "/run", "--tmpfs", "/tmp",
-        "--volume", f"{VOLUME}:/var/lib/docker",
-        "--volume", f"{vps_files}:/sandbox:ro",
-        *(f"--publish=127.0.0.1:{outside}:{inside}" for inside, outside in ports.items()),
-        images.VPS_IMAGE,
-    ]
+    name: str
+    files: Path
+    hostname: str = "fikaso-vps"
+    network: str | None = None
+
+    @property
+    def volume(self) -> str:
+        return f"{self.name}-docker"
+
+    def run_argv(self, ports: Mapping[int, int]) -> list[str]:
+        """`docker run` for a VPS container that can run its own Docker engine without --privileged.
+
+        `ports` maps the VPS's ports 22, 80 and 443 to ports of this machine, fixed when the container
+        is made: a VPS keeps its address when it reboots (`docker restart`), so must this one."""
+        return [
+            "docker", "run", "--detach", "--name", self.name, "--hostname", self.hostname,
+            *(["--network", self.network] if self.network else []),
+            "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+            "--security-opt", "systempaths=unconfined",
+            "--cgroupns", "host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "--device-cgroup-rule", "a *:* rwm",
+            "--tmpfs", "/run", "--tmpfs", "/tmp",
+            "--volume", f"{self.volume}:/var/lib/docker",
+            "--volume", f"{self.files}:/sandbox:ro",
+            *(f"--publish=127.0.0.1:{outside}:{inside}" for inside, outside in ports.items()),
+            images.VPS_IMAGE,
+        ]
+
+    def inspect(self, fmt: str) -> str:
+        result = subprocess.run(["docker", "inspect", "--format", fmt, self.name], capture_output=True, text=True,
+                                check=False)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    def is_running(self) -> bool:
+        return self.inspect("{{.State.Running}}") == "true"
+
+    def is_current(self) -> bool:
+        """Running, from this checkout's files and the current VPS image."""
+        mounted = self.inspect('{{range .Mounts}}{{if eq .Destination "/sandbox"}}{{.Source}}{{end}}{{end}}')
+        return self.is_running() and mounted == str(self.files) and self.inspect("{{.Image}}") == _current_vps_image()
+
+    def published(self, port: int) -> int:
+        out = run(["docker", "port", self.name, f"{port}/tcp"], what=f"Reading {self.name}'s port {port}",
+                  fix=DOCKER_FIX)
+        return int(out.strip().splitlines()[0].rsplit(":", 1)[1])
+
+    def host_key(self, client_key: Path) -> None:
+        self.files.mkdir(mode=0o755, parents=True, exist_ok=True)
+        host_key = self.files / "ssh_host_ed25519_key"
+        if not host_key.exists():
+            run(keygen_argv(host_key, "fikaso-sandbox-host"), what="Creating the sandbox host key",
+                fix="Check that ssh-keygen (openssh-client) is installed")
+        os.chmod(host_key, 0o644)  # read by root inside the VPS container, which installs it 0600 there
+        (self.files / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
+
+    def start(self, fresh: bool) -> None:
+        """Start a blank VPS unless a current one runs (a stopped one, one started from another
+        checkout or from an older VPS image is replaced, as a fresh machine would be)."""
+        if fresh or not self.is_current():
+            self.remove()
+            run(self.run_argv({port: free_port() for port in (22, 80, 443)}),
+                what=f"Starting the test VPS {self.name}", fix=DOCKER_FIX)
+
+    def wait_ready(self) -> None:
+        port = self.published(22)
+        self.wait("SSH server", lambda: _ssh_answers(port))
+        self.wait("Docker engine", lambda: succeeds(["docker", "exec", self.name, "docker", "info"]))
+
+    def wait(self, what: str, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + READY_SECONDS
+        while not ready():
+            if not self.is_running():
+                logs = subprocess.run(["docker", "logs", "--tail", "20", self.name], capture_output=True, text=True)
+                raise FikasoError(f"The test VPS {self.name} stopped while waiting for {what}: "
+                                  f"{(logs.stderr + logs.stdout).strip()[-500:]}", DOCKER_FIX)
+            if time.monotonic() > deadline:
+                raise FikasoError(f"The {what} of the test VPS {self.name} was not ready within {READY_SECONDS} s",
+                                  f"See `docker logs {self.name}`; `fab sandbox.up --fresh` starts afresh")
+            time.sleep(0.3)
+
+    def offer_images(self, names: list[str], log) -> None:
+        """Load into the VPS's engine the stand-ins it lacks or has in an older build, in one stream."""
+        wanted = {}
+        for name in names:
+            wanted[name] = run(["docker", "image", "inspect", "--format", "{{.Id}}", name],
+                               what=f"Reading image {name}", fix=DOCKER_FIX).strip()
+        inner = subprocess.run(["docker", "exec", self.name, "docker", "image", "inspect", "--format",
+                                "{{.Id}}", *names], capture_output=True, text=True, check=False).stdout.split()
+        missing = [name for name in names if wanted[name] not in inner]
+        if not missing:
+            return
+        started = time.monotonic()
+        save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE)
+        try:
+            run(["docker", "exec", "-i", self.name, "docker", "load", "--quiet"], stdin=save.stdout,
+                what=f"Loading the stand-in images into {self.name}", fix=DOCKER_FIX)
+        finally:
+            save.stdout.close()
+            save.wait()
+        log(f"phase: {len(missing)} stand-in image(s) offered to {self.name} in {time.monotonic() - started:.1f} s")
+
+    def known_hosts_line(self) -> str:
+        host_pub = (self.files / "ssh_host_ed25519_key.pub").read_text().split()
+        return f"[127.0.0.1]:{self.published(22)} {host_pub[0]} {host_pub[1]}\n"
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "--force", "--volumes", self.name], capture_output=True, check=False)
+        subprocess.run(["docker", "volume", "rm", "--force", self.volume], capture_output=True, check=False)
 
 
-def ssh_config_text(port: int, key: Path, known_hosts: Path) -> str:
+BOX = Box(CONTAINER, VPS_FILES)
+
+
+def ssh_config_text(port: int, key: Path, known_hosts: Path, alias: str = ALIAS) -> str:
     return "\n".join([
-        f"Host {ALIAS}",
+        f"Host {alias}",
         "  HostName 127.0.0.1",
         f"  Port {port}",
         "  User deploy",
@@ -84,62 +184,19 @@ def ssh_config_text(port: int, key: Path, known_hosts: Path) -> str:
     ])
 
 
-def _mounted_state_dir() -> str:
-    fmt = '{{range .Mounts}}{{if eq .Destination "/sandbox"}}{{.Source}}{{end}}{{end}}'
-    result = subprocess.run(["docker", "inspect", "--format", fmt, CONTAINER], capture_output=True, text=True,
-                            check=False)
-    return result.stdout.strip()
-
-
-def _image_of_container() -> str:
-    result = subprocess.run(["docker", "inspect", "--format", "{{.Image}}", CONTAINER], capture_output=True,
-                            text=True, check=False)
-    return result.stdout.strip()
-
-
 def _current_vps_image() -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", images.VPS_IMAGE],
                what="Reading the VPS image", fix=DOCKER_FIX).strip()
 
 
-def _is_running() -> bool:
-    result = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", CONTAINER],
-                            capture_output=True, text=True, check=False)
-    return result.returncode == 0 and result.stdout.strip() == "true"
-
-
-def _published(port: int) -> int:
-    out = run(["docker", "port", CONTAINER, f"{port}/tcp"], what=f"Reading the sandbox's port {port}",
-              fix=DOCKER_FIX)
-    return int(out.strip().splitlines()[0].rsplit(":", 1)[1])
-
-
-def _keys() -> None:
+def client_key() -> Path:
+    """The key every test VPS of this checkout lets in (made once, kept by `sandbox.down`)."""
     STATE_DIR.mkdir(mode=0o700, exist_ok=True)
-    VPS_FILES.mkdir(mode=0o755, exist_ok=True)
-    client_key = STATE_DIR / "id_ed25519"
-    if not client_key.exists():
-        run(keygen_argv(client_key, "fikaso-sandbox-client"), what="Creating the sandbox SSH key",
+    key = STATE_DIR / "id_ed25519"
+    if not key.exists():
+        run(keygen_argv(key, "fikaso-sandbox-client"), what="Creating the sandbox SSH key",
             fix="Check that ssh-keygen (openssh-client) is installed")
-    host_key = VPS_FILES / "ssh_host_ed25519_key"
-    if not host_key.exists():
-        run(keygen_argv(host_key, "fikaso-sandbox-host"), what="Creating the sandbox host key",
-            fix="Check that ssh-keygen (openssh-client) is installed")
-    os.chmod(host_key, 0o644)  # read by root inside the VPS container, which installs it 0600 there
-    (VPS_FILES / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
-
-
-def _wait(what: str, ready: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while not ready():
-        if not _is_running():
-            logs = subprocess.run(["docker", "logs", "--tail", "20", CONTAINER], capture_output=True, text=True)
-            raise FikasoError(f"The sandbox container stopped while waiting for {what}: "
-                              f"{(logs.stderr + logs.stdout).strip()[-500:]}", DOCKER_FIX)
-        if time.monotonic() > deadline:
-            raise FikasoError(f"The sandbox's {what} was not ready within {READY_SECONDS} s",
-                              f"See `docker logs {CONTAINER}`; `fab sandbox.up --fresh` starts afresh")
-        time.sleep(0.3)
+    return key
 
 
 def _ssh_answers(port: int) -> bool:
@@ -151,31 +208,8 @@ def _ssh_answers(port: int) -> bool:
         return False
 
 
-def _offer_images(names: list[str], log) -> None:
-    """Load into the VPS's engine the stand-ins it lacks or has in an older build, in one stream."""
-    wanted = {}
-    for name in names:
-        wanted[name] = run(["docker", "image", "inspect", "--format", "{{.Id}}", name],
-                           what=f"Reading image {name}", fix=DOCKER_FIX).strip()
-    inner = subprocess.run(["docker", "exec", CONTAINER, "docker", "image", "inspect", "--format",
-                            "{{.Id}}", *names], capture_output=True, text=True, check=False).stdout.split()
-    missing = [name for name in names if wanted[name] not in inner]
-    if not missing:
-        return
-    started = time.monotonic()
-    save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE)
-    try:
-        run(["docker", "exec", "-i", CONTAINER, "docker", "load", "--quiet"], stdin=save.stdout,
-            what="Loading the stand-in images into the sandbox", fix=DOCKER_FIX)
-    finally:
-        save.stdout.close()
-        save.wait()
-    log(f"phase: {len(missing)} stand-in image(s) offered to the sandbox in {time.monotonic() - started:.1f} s")
-
-
 def _write_client_files(info: dict) -> None:
-    host_pub = (VPS_FILES / "ssh_host_ed25519_key.pub").read_text().split()
-    Path(info["known_hosts"]).write_text(f"[127.0.0.1]:{info['port']} {host_pub[0]} {host_pub[1]}\n")
+    Path(info["known_hosts"]).write_text(BOX.known_hosts_line())
     Path(info["ssh_config"]).write_text(ssh_config_text(info["port"], Path(info["key_file"]),
                                                         Path(info["known_hosts"])))
     (STATE_DIR / "info.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -183,18 +217,18 @@ def _write_client_files(info: dict) -> None:
 
 def info() -> dict:
     """Where the running sandbox answers: SSH host, port, user, key, known_hosts, HTTP(S) ports."""
-    if not _is_running():
+    if not BOX.is_running():
         raise FikasoError("No sandbox is running", "Start one with `fab sandbox.up`")
     return {
         "alias": ALIAS,
         "host": "127.0.0.1",
-        "port": _published(22),
+        "port": BOX.published(22),
         "user": "deploy",
         "key_file": str(STATE_DIR / "id_ed25519"),
         "known_hosts": str(STATE_DIR / "known_hosts"),
         "ssh_config": str(STATE_DIR / "ssh_config"),
-        "http_port": _published(80),
-        "https_port": _published(443),
+        "http_port": BOX.published(80),
+        "https_port": BOX.published(443),
     }
 
 
@@ -203,36 +237,31 @@ def up(image_names: Mapping[str, str], log=print, fresh: bool = False) -> dict:
 
     fresh: start from a blank VPS even when one is running, as a new machine would.
     """
+    standins = ready_images(image_names, log)
+    BOX.host_key(client_key())
+    BOX.start(fresh)
+    started = time.monotonic()
+    BOX.wait_ready()
+    log(f"phase: sandbox sshd and dockerd ready in {time.monotonic() - started:.1f} s")
+    BOX.offer_images(standins, log)
+    details = info()
+    _write_client_files(details)
+    return details
+
+
+def ready_images(image_names: Mapping[str, str], log) -> list[str]:
+    """Build (once per machine) the VPS image and the stand-ins; the stand-ins' names."""
     if not succeeds(["docker", "info"]):
         raise FikasoError("The local Docker engine does not answer", DOCKER_FIX)
     started = time.monotonic()
     standins = images.ensure_all(image_names, log)
     log(f"phase: images ready in {time.monotonic() - started:.1f} s")
-    _keys()
-    if fresh or not _is_running() or _mounted_state_dir() != str(VPS_FILES) or _image_of_container() != _current_vps_image():
-        # A stopped sandbox, one started from another checkout (other keys, other secrets) or
-        # from an older VPS image: start from a blank VPS, as a fresh machine would.
-        _remove()
-        run(run_argv(VPS_FILES, {port: free_port() for port in (22, 80, 443)}),
-            what="Starting the sandbox container", fix=DOCKER_FIX)
-    started = time.monotonic()
-    details = info()
-    _wait("SSH server", lambda: _ssh_answers(details["port"]))
-    _wait("Docker engine", lambda: succeeds(["docker", "exec", CONTAINER, "docker", "info"]))
-    log(f"phase: sandbox sshd and dockerd ready in {time.monotonic() - started:.1f} s")
-    _offer_images(standins, log)
-    _write_client_files(details)
-    return details
-
-
-def _remove() -> None:
-    subprocess.run(["docker", "rm", "--force", "--volumes", CONTAINER], capture_output=True, check=False)
-    subprocess.run(["docker", "volume", "rm", "--force", VOLUME], capture_output=True, check=False)
+    return standins
 
 
 def down(log=print) -> None:
     """Remove the sandbox container, its Docker data and its host files; keep the client key."""
-    _remove()
+    BOX.remove()
     for name in ("known_hosts", "ssh_config", "info.json"):
         (STATE_DIR / name).unlink(missing_ok=True)
     log("sandbox removed")
@@ -269,7 +298,7 @@ def acme_up(log=print) -> dict:
                    "--network-alias", "pebble", "--env", f"ANSWER_IPV4={gateway}", images.ACME_IMAGE),
             what="Starting the test ACME server (pebble)", fix=ACME_FIX)
     api = in_vps("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--cacert", "/pebble/ca.pem")
-    _wait("ACME server", lambda: succeeds([*api, "https://localhost:14000/dir"]))
+    BOX.wait("ACME server", lambda: succeeds([*api, "https://localhost:14000/dir"]))
     ACME_DIR.mkdir(parents=True, exist_ok=True)
     files = {"ca_bundle": ACME_DIR / "ca.pem", "root": ACME_DIR / "root.pem"}
     files["ca_bundle"].write_text(run(in_vps("docker", "exec", ACME_CONTAINER, "cat", "/pebble/ca.pem"),

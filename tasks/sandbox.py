@@ -2,33 +2,43 @@ import json
 
 
 
+from sandbox import nodes as sandbox_nodes
 from sandbox import vps
 
 from .common import fikaso_task, settings_of
 
 
 @fikaso_task(local="start the local test VPS (building its images if needed)",
-             help={"fresh": "remove the running test VPS and everything on it first, and start a blank one"})
-def up(c, fresh=False):
+             help={"fresh": "remove the running test VPS and everything on it first, and start a blank one",
+                   "nodes": "start this many test VPSs (2 to 5) on a network of their own, for a swarm"})
+def up(c, fresh=False, nodes=1):
     """Start the local test VPS (sshd + Docker engine), or check the running one; prints its info.
 
     Builds its image and the stand-in images once per machine; `fab -H fikaso-sandbox TASK` then
-    reaches it with its host key pinned. With FIKASO_SANDBOX=test in the environment, every
-    sandbox task acts on the end-to-end suite's own test VPS (fikaso-test) instead.
+    reaches it with its host key pinned. With --nodes=3, starts fikaso-sandbox-node1..3 instead
+    (beside the one-VPS sandbox) and writes .sandbox/swarm.yaml, a configuration naming them:
+    `fab -f .sandbox/swarm.yaml setup` puts the stack on them as a swarm. With FIKASO_SANDBOX=test in
+    the environment, every sandbox task acts on the end-to-end suite's own test VPSs (fikaso-test...)
+    instead.
     """
-    print(json.dumps(vps.up(settings_of(c).images, fresh=fresh), indent=2))
+    nodes = int(nodes)
+    if nodes == 1:
+        print(json.dumps(vps.up(settings_of(c).images, fresh=fresh), indent=2))
+    else:
+        print(sandbox_nodes.describe(sandbox_nodes.up(settings_of(c).images, nodes, fresh=fresh)))
 
 
-@fikaso_task(local="remove the local test VPS and everything on it")
+@fikaso_task(local="remove the local test VPSs and everything on them")
 def down(c):
-    """Remove the local test VPS and everything on it."""
+    """Remove the local test VPS, and the node VPSs of `sandbox.up --nodes`, with everything on them."""
     vps.down()
+    sandbox_nodes.down()
 
 
-@fikaso_task
-def info(c):
+@fikaso_task(help={"nodes": "describe the node VPSs of `sandbox.up --nodes` instead"})
+def info(c, nodes=False):
     """Print the running test VPS's SSH host, port, user, key, known_hosts and HTTP(S) ports as JSON."""
-    print(json.dumps(vps.info(), indent=2))
+    print(sandbox_nodes.describe(sandbox_nodes.info()) if nodes else json.dumps(vps.info(), indent=2))
 
 
 @fikaso_task(local="start the test ACME server inside the local test VPS")

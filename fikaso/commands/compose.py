@@ -11,12 +11,26 @@ SERVICES = ("mysql", *(f"{p}_panel" for p in PANELS), *(f"{p}_nginx" for p in PA
             "landing_nginx", "nginx_proxy")
 NGINX_SERVICES = tuple(name for name in SERVICES if name.endswith("_nginx") or name == "nginx_proxy")
 WAIT_SECONDS = 300
-NETWORK = "fikaso_network"   # the stack's bridge network (FIKASO_NETWORK in the bundle's .env)
+NETWORK = "fikaso_network"   # the stack's network (FIKASO_NETWORK in the bundle's .env)
+STACK = "fikaso"              # Compose's project name, and the Swarm stack's name
 
 
 def compose(layout: Layout, *args: object) -> str:
     """A `docker compose` command run in the uploaded stack folder (it holds compose.yaml and .env)."""
     return f"cd {q(layout.stack)} && " + cmd("docker", "compose", *args)
+
+
+def task_container(service: str) -> str:
+    """On a swarm node: a command printing the id of this node's running task of a service."""
+    return (f"docker ps --quiet --filter label=com.docker.swarm.service.name={STACK}_{service} "
+            "--filter status=running | head -n 1")
+
+
+def exec_in(layout: Layout, service: str, *command: object, options: tuple = ()) -> str:
+    """A command run in a service's container: Compose's, or on a swarm this node's task of it."""
+    if not layout.swarm:
+        return compose(layout, "exec", "-T", *options, service, *command)
+    return f"docker exec -i {cmd(*options) + ' ' if options else ''}\"$({task_container(service)})\" " + cmd(*command)
 
 
 def start_script(layout: Layout, *services: str) -> str:
@@ -27,7 +41,7 @@ def start_script(layout: Layout, *services: str) -> str:
 
 def reload_nginx(layout: Layout, service: str) -> str:
     """The one nginx reload: graceful, and only after the configuration passes `nginx -t`."""
-    return compose(layout, "exec", "-T", service, "sh", "-c", "nginx -t -q && nginx -s reload")
+    return exec_in(layout, service, "sh", "-c", "nginx -t -q && nginx -s reload")
 
 
 def reload_every_nginx_script(layout: Layout) -> str:

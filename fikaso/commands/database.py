@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..config import PANELS
 from ..layout import Layout
 from ..secrets import database_name, password_file
-from .compose import compose
+from .compose import exec_in
 
 BOOTSTRAP_SCRIPT = "/docker-entrypoint-initdb.d/01-databases.sh"
 
@@ -17,9 +17,9 @@ def logins_check(layout: Layout) -> str:
         option_file = (f"<(printf '[client]\\nuser={db}\\npassword=%s\\n' "
                        f"\"$(cat /run/secrets/{password_file(panel)})\")")
         checks.append(f"mysql --defaults-extra-file={option_file} -h 127.0.0.1 -e 'SELECT 1' {db} >/dev/null")
-    return compose(layout, "exec", "-T", "mysql", "bash", "-c", " && ".join(checks))
+    return exec_in(layout, "mysql", "bash", "-c", " && ".join(checks))
 
 
 def bootstrap_script(layout: Layout) -> str:
     """Create the databases and users, and set their passwords from the mounted secrets (idempotent)."""
-    return compose(layout, "exec", "-T", "mysql", "bash", BOOTSTRAP_SCRIPT)
+    return exec_in(layout, "mysql", "bash", BOOTSTRAP_SCRIPT)

@@ -22,7 +22,7 @@ from .. import archive
 from ..config import PANEL_PORTS, PANELS, PREVIEW_OFFSET, PROJECT_ROOT, Settings
 from ..layout import Layout
 from ..shell import cmd, q, wait_healthy_lines, write_lines
-from .compose import compose, reload_nginx
+from .compose import compose, exec_in, reload_nginx
 
 BUILD_FOLDER = PROJECT_ROOT / "dockerfiles" / "php"
 FPM_PORT = 9000
@@ -182,7 +182,7 @@ def route_lines(layout: Layout, panel: str, live: str | None, preview: str | Non
         reload_nginx(layout, nginx) + " 2>/dev/null",
         *wait_lines(probe, seconds, f"{nginx} did not take the new PHP-FPM route ({expected})"),
         # nginx renames a worker of an old configuration "nginx: worker process is shutting down".
-        *wait_lines(compose(layout, "exec", "-T", nginx, "sh", "-c", "! grep -qs '[s]hutting down' /proc/[0-9]*/cmdline"),
+        *wait_lines(exec_in(layout, nginx, "sh", "-c", "! grep -qs '[s]hutting down' /proc/[0-9]*/cmdline"),
                     seconds, f"{nginx}'s workers of the old route did not finish within {seconds} s"),
     ]
 

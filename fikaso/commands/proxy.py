@@ -14,7 +14,7 @@ from .. import bundle
 from ..config import Settings
 from ..layout import Layout
 from ..shell import q, wait_healthy_lines
-from .compose import compose, reload_nginx
+from .compose import compose, exec_in, reload_nginx
 
 
 RELOAD_SECONDS = 10
@@ -48,7 +48,7 @@ def apply_script(layout: Layout, new_id: str) -> str:
     check = compose(layout, "run", "--rm", "--no-deps", "-T", "proxy_check")
     running = compose(layout, "ps", "--status", "running", "--quiet", "nginx_proxy")
     reload = reload_nginx(layout, "nginx_proxy")
-    probe = compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/proxy-health")
+    probe = exec_in(layout, "nginx_proxy", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/proxy-health")
     return "\n".join([
         f"rm -rf {q(candidate)} && mkdir -p {q(candidate)} {q(live.parent)}",
         f"cat > {q(candidate / live.name)}",

@@ -17,7 +17,7 @@ from ..config import PANELS, PREVIEW_OFFSET, Site
 from ..layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
 from ..shell import cmd, q, wait_healthy_lines
 from . import php_image
-from .compose import compose
+from .compose import exec_in
 
 APP_ROOT = "/var/www/app"
 MANIFEST_FILE = ".fikaso-manifest"
@@ -112,12 +112,12 @@ def in_php(layout: Layout, panel: str, container: str | None, options: list[str]
     """A command in the panel's PHP container: the service's, or `container` (a candidate) when given."""
     if container:
         return cmd("docker", "exec", *options, container, *command)
-    return compose(layout, "exec", "-T", *options, f"{panel}_panel", *command)
+    return exec_in(layout, f"{panel}_panel", *command, options=tuple(options))
 
 
 def artisan_script(layout: Layout, panel: str, *args: str) -> str:
     """`php artisan ARGS` in the panel's live release."""
-    return compose(layout, "exec", "-T", "-w", f"{APP_ROOT}/current", f"{panel}_panel", "php", "artisan", *args)
+    return exec_in(layout, f"{panel}_panel", "php", "artisan", *args, options=("-w", f"{APP_ROOT}/current"))
 
 
 def install_script(layout: Layout, panel: str, release_id: str, uid: str, container: str | None = None) -> str:
@@ -164,13 +164,13 @@ def check_site_script(layout: Layout, domain: str, path: str) -> str:
 
     Port 8080 routes like the public ports, minus TLS and the redirect to it (nginx/proxy.conf.j2).
     """
-    return compose(layout, "exec", "-T", "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
+    return exec_in(layout, "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
                    f"http://127.0.0.1:8080{path}")
 
 
 def preview_probe(layout: Layout, site: Site) -> str:
     """The candidate release's health page, through the site's own nginx and PHP-FPM."""
-    return compose(layout, "exec", "-T", f"{site.name}_nginx", "wget", "-q", "-O", "/dev/null",
+    return exec_in(layout, f"{site.name}_nginx", "wget", "-q", "-O", "/dev/null",
                    f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}{health_path(site.name)}")
 
 
@@ -224,6 +224,6 @@ def prune_script(layout: Layout, site: str, doomed: list[str]) -> str:
         return ""
     lines = [cmd("rm", "-rf", *(layout.release(site, r) for r in doomed))]
     if site in PANELS:
-        lines.append(compose(layout, "exec", "-T", f"{site}_panel", "rm", "-rf",
+        lines.append(exec_in(layout, f"{site}_panel", "rm", "-rf",
                              *(f"{APP_ROOT}/shared/bootstrap-cache/{r}" for r in doomed)))
     return "\n".join(lines)

@@ -124,3 +124,42 @@ def test_ssh_config_files_are_relative_to_the_project(tmp_path):
 def test_ssh_config_must_be_a_list_of_file_names(value):
     message = broken(lambda s: s.update(ssh_config=value))
     assert "fikaso.ssh_config must be a list of file names" in message and "- .sandbox/ssh_config" in message
+
+
+THREE_NODES = [{"host": "deploy@10.0.0.1", "roles": ["manager", "database", "web", "edge"]},
+               {"host": "deploy@10.0.0.2", "roles": ["web", "edge"]},
+               {"host": "deploy@10.0.0.3", "roles": ["web"], "address": "10.1.0.3"}]
+
+
+def test_one_vps_has_no_nodes_and_is_no_swarm():
+    assert not load_settings(shipped_section(), root=ROOT).swarm
+
+
+def test_nodes_make_a_swarm_with_roles_and_replicas():
+    section = {**shipped_section(), "nodes": THREE_NODES, "replicas": 3}
+    section["panels"]["store"] = {**section["panels"]["store"], "replicas": 4}
+    settings = load_settings(section, root=ROOT)
+    assert settings.swarm and settings.primary.host == "deploy@10.0.0.1"
+    assert [n.host for n in settings.with_role("edge")] == ["deploy@10.0.0.1", "deploy@10.0.0.2"]
+    assert settings.nodes[2].address == "10.1.0.3"
+    assert dict(settings.replicas) == {"admin": 3, "store": 4, "website": 3}
+
+
+@pytest.mark.parametrize("nodes, says", [
+    ("vps1", "must be a list of VPSs"),
+    ([{"host": "a", "roles": "web"}], "nodes[1].roles must be a list"),
+    ([{"host": "a", "roles": ["web", "db"]}], "unknown role(s): db"),
+    ([{"host": "a", "roles": ["manager", "web", "edge"]}], "database role to exactly one VPS, not 0"),
+    ([{"host": "a", "roles": ["manager", "database", "web", "edge"]}, {"host": "b", "roles": ["database"]}],
+     "database role to exactly one VPS, not 2"),
+    ([{"host": "a", "roles": ["database", "web", "edge"]}], "manager role to at least one VPS"),
+    ([{"host": "a", "roles": ["manager", "database", "web", "edge"]}, {"host": "a", "roles": ["web"]}],
+     "names the same host twice"),
+    ([{"host": "a", "roles": ["manager", "database", "web", "edge"], "address": "eth0"}], "is not an IP address"),
+])
+def test_bad_nodes_are_named_with_the_fix(nodes, says):
+    assert says in broken(lambda s: s.update(nodes=nodes))
+
+
+def test_replicas_must_be_a_small_whole_number():
+    assert "fikaso.replicas must be a whole number from 1 to 50" in broken(lambda s: s.update(replicas=0))

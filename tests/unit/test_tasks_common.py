@@ -20,7 +20,9 @@ def h(typed: str, user_ssh_config: str = "") -> Connection:
 def test_without_h_the_configured_host_and_ssh_config_files():
     assert target(SimpleNamespace(), SETTINGS) == {"host": "fikaso-sandbox",
                                                    "ssh_config_files": (ROOT / ".sandbox" / "ssh_config",
-                                                                        ROOT / ".sandbox-test" / "ssh_config")}
+                                                                        ROOT / ".sandbox-test" / "ssh_config",
+                                                                        ROOT / ".sandbox" / "nodes" / "ssh_config",
+                                                                        ROOT / ".sandbox-test" / "nodes" / "ssh_config")}
 
 
 def test_a_bare_alias_leaves_user_and_port_to_ssh_config():
