@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from .config import PANELS
+from .config import PANELS, Node
 from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .plan import Fact, Values
 from .shell import q
 from .commands import backup as backup_commands
 from .commands import certbot, cron, database, php_image, release
-from .commands.compose import SERVICES, SITES, compose
+from .commands.compose import NETWORK, SERVICES, SITES, compose
+from .commands.swarm import DEPLOYED_HASH_FILE, address_lines, services_line
 from .commands import lock
 
 
@@ -315,3 +316,67 @@ def backup_files(layout: Layout, backup_id: str) -> Fact[BackupFiles]:
             sums[name] = digest
         return BackupFiles(values.flag("exists"), sizes, sums)
     return Fact("backup_files", script, parse)
+
+
+# ---- a swarm: each node's own view, and the cluster as its first manager sees it ------------------
+
+@dataclass(frozen=True)
+class SwarmNode:
+    state: str = ""           # "inactive", "active", "pending", "error", "locked"
+    node_id: str = ""
+    manager: bool = False
+    address: str = ""         # the address of its default route
+    curl: bool = False
+
+
+def swarm_node() -> Fact[SwarmNode]:
+    """This node's swarm membership, the address of its default route, and whether it has curl."""
+    lines = [
+        "echo \"state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)\"",
+        "echo \"node=$(docker info --format '{{.Swarm.NodeID}}' 2>/dev/null || true)\"",
+        "echo \"manager=$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null || true)\"",
+        *address_lines(Node(host="", roles=frozenset())),
+        'echo "address=$address"',
+        "if command -v curl >/dev/null; then echo curl=yes; fi",
+    ]
+    return Fact("swarm_node", "\n".join(lines),
+                lambda v: SwarmNode(v.one("state"), v.one("node"), v.one("manager") == "true", v.one("address"),
+                                    v.flag("curl")))
+
+
+@dataclass
+class Cluster:
+    """The swarm as a manager sees it (empty on a node that is not one)."""
+
+    nodes: dict[str, dict] = field(default_factory=dict)   # node id -> hostname, state, availability, labels
+    network: str = ""                                      # the stack network's driver ("" if missing)
+    worker_token: str = ""
+    manager_token: str = ""
+    services: dict[str, str] = field(default_factory=dict)  # service -> "running/desired"
+    deployed: str = ""                                     # hash of the stack file last deployed
+
+
+def cluster(layout: Layout) -> Fact[Cluster]:
+    lines = [
+        "if [ \"$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)\" = true ]; then",
+        "  docker node ls --quiet | xargs docker node inspect --format "
+        "'node={{.ID}} {{.Description.Hostname}} {{.Status.State}} {{.Spec.Availability}} {{.Status.Addr}} "
+        "{{json .Spec.Labels}}' 2>/dev/null || true",
+        "  echo \"worker_token=$(docker swarm join-token --quiet worker)\"",
+        "  echo \"manager_token=$(docker swarm join-token --quiet manager)\"",
+        f"  echo \"network=$(docker network inspect --format '{{{{.Driver}}}}' {NETWORK} 2>/dev/null || true)\"",
+        f"  {services_line()} | sed 's/^/service=/'",
+        "fi",
+        f"echo \"deployed=$(cat {q(layout.stack / DEPLOYED_HASH_FILE)} 2>/dev/null || true)\"",
+    ]
+
+    def parse(values: Values) -> Cluster:
+        nodes = {}
+        for line in values.all("node"):
+            node_id, host, state, availability, address, labels = line.split(" ", 5)
+            nodes[node_id] = {"host": host, "state": state, "availability": availability, "address": address,
+                              "labels": json.loads(labels) or {}}
+        services = dict(line.split(" ", 1) for line in values.all("service") if " " in line)
+        return Cluster(nodes, values.one("network"), values.one("worker_token"), values.one("manager_token"),
+                       services, values.one("deployed"))
+    return Fact("cluster", "\n".join(lines), parse)

@@ -10,6 +10,7 @@ BUNDLE_HASH_FILE = ".bundle-sha256"
 SECRETS_HASH_FILE = ".sha256"
 RELEASE_FILE = "RELEASE"
 SOURCE_HASH_FILE = "SOURCE_SHA256"
+APP_ROOT = "/var/www/app"   # a panel's folder, as its containers mount it
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ every decision depends on them, but each action is printed instead of run: the p
 the run, action for action.
 
 On a group of hosts (the VPSs of a swarm) an action runs on each host in parallel, or only on
-the hosts with the role it names (`Action.on`). Steps decide from the first host's facts (`read`),
+the hosts with the role it names, or the host it names (`Action.on`). Steps decide from the first host's facts (`read`),
 or from every host's when they ask (`Step.each`).
 """
 from __future__ import annotations
@@ -68,9 +68,9 @@ class Runner:
     def hosts_for(self, role: str | None) -> list[Host]:
         if role is None or len(self.hosts) == 1:
             return list(self.hosts)
-        found = [host for host in self.hosts if role in host.roles]
+        found = [host for host in self.hosts if role in host.roles or role == host.name]
         if not found:
-            raise ValueError(f"no host has the role {role}")
+            raise ValueError(f"no host has the role or name {role}")
         return found
 
     # ---- facts ------------------------------------------------------------------------------

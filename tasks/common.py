@@ -65,7 +65,19 @@ def dry(c) -> bool:
 
 def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """The runner for the target host; with --plan or -R it prints actions instead of running them."""
+    if settings.swarm:
+        raise FikasoError("This task does not run on a swarm yet (fikaso.nodes is set): only `fab setup` does",
+                          "Run it against one VPS (a configuration without nodes:), or follow README "
+                          "\"More than one VPS\" for what works on a swarm today")
     return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
+
+
+def open_swarm_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
+    """The runner for every node of fikaso.nodes, the primary (first manager) first."""
+    ordered = [settings.primary, *(node for node in settings.nodes if node != settings.primary)]
+    remotes = [(node.host, SSHRemote(connect(node.host, config=c.config, ssh_config_files=settings.ssh_config)),
+                node.roles) for node in ordered]
+    return Runner.group(remotes, plan=plan or dry(c))
 
 
 def fikaso_task(*args, local: str = "", **kwargs):

@@ -3,14 +3,20 @@ from fikaso import records
 from fikaso.errors import FikasoError
 from fikaso.remote import RemoteError
 from fikaso.steps import setup as steps
+from fikaso.steps import swarm_setup
 
-from .common import fikaso_task, load_secrets, open_runner, settings_of
+from .common import fikaso_task, load_secrets, open_runner, open_swarm_runner, settings_of
 
 
 def run_setup(runner, settings, secrets) -> None:
-    run = steps.SetupRun(settings=settings, secrets=secrets, actor=records.Actor.here())
+    if settings.swarm:
+        run = swarm_setup.SwarmSetupRun(settings=settings, secrets=secrets, actor=records.Actor.here())
+        steps_ = swarm_setup.swarm_setup_steps(settings)
+    else:
+        run = steps.SetupRun(settings=settings, secrets=secrets, actor=records.Actor.here())
+        steps_ = steps.setup_steps(settings)
     try:
-        runner.steps("setup", steps.setup_steps(settings), run)
+        runner.steps("setup", steps_, run)
     except RemoteError as error:
         raise FikasoError(str(error), "Fix the cause shown above and run `fab setup` again: "
                           "finished steps are skipped") from None
@@ -20,10 +26,13 @@ def run_setup(runner, settings, secrets) -> None:
 def setup(c, plan=False):
     """Set up the whole stack on the VPS: folders, secrets, images, MySQL, the four sites, the proxy.
 
+    With fikaso.nodes set, on every VPS listed there as one Docker Swarm (README, "More than one VPS").
+
     Safe to run again: each step first checks the server and changes only what is missing.
     Prints one line per step with its duration.
     """
     settings = settings_of(c)
     fikaso_config.check_sources(settings)
     secrets = load_secrets(settings)
-    run_setup(open_runner(c, settings, plan), settings, secrets)
+    runner = open_swarm_runner(c, settings, plan) if settings.swarm else open_runner(c, settings, plan)
+    run_setup(runner, settings, secrets)

@@ -13,8 +13,8 @@ from typing import Iterable
 from .. import bundle
 from ..config import Settings
 from ..layout import Layout
-from ..shell import q, wait_healthy_lines
-from .compose import compose, exec_in, reload_nginx
+from ..shell import cmd, q, wait_healthy_lines
+from .compose import compose, exec_in, reload_nginx, task_container
 
 
 RELOAD_SECONDS = 10
@@ -45,8 +45,15 @@ def apply_script(layout: Layout, new_id: str) -> str:
     """
     live = layout.proxy_config
     candidate = layout.stack / "nginx" / "proxy.next"
-    check = compose(layout, "run", "--rm", "--no-deps", "-T", "proxy_check")
-    running = compose(layout, "ps", "--status", "running", "--quiet", "nginx_proxy")
+    if layout.swarm:   # no Compose project on a swarm node: the same check as a one-off container
+        image = f"\"$(sed -n 's/^FIKASO_NGINX_IMAGE=//p' {q(layout.stack / '.env')})\""
+        check = cmd("docker", "run", "--rm", "--network", "none", "--volume", f"{candidate}:/etc/nginx/conf.d:ro",
+                    "--volume", f"{layout.certificates}:/etc/letsencrypt:ro",
+                    "--volume", f"{layout.acme_webroot}:/var/www/acme:ro") + f" {image} nginx -t -q"
+        running = task_container("nginx_proxy")
+    else:
+        check = compose(layout, "run", "--rm", "--no-deps", "-T", "proxy_check")
+        running = compose(layout, "ps", "--status", "running", "--quiet", "nginx_proxy")
     reload = reload_nginx(layout, "nginx_proxy")
     probe = exec_in(layout, "nginx_proxy", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/proxy-health")
     return "\n".join([

@@ -14,12 +14,11 @@ from typing import Mapping
 
 from .. import archive
 from ..config import PANELS, PREVIEW_OFFSET, Site
-from ..layout import RELEASE_FILE, SOURCE_HASH_FILE, Layout
+from ..layout import APP_ROOT, RELEASE_FILE, SOURCE_HASH_FILE, Layout
 from ..shell import cmd, q, wait_healthy_lines
-from . import php_image
+from . import php_image, swarm
 from .compose import exec_in
 
-APP_ROOT = "/var/www/app"
 MANIFEST_FILE = ".fikaso-manifest"
 LINK_LIST_FILE = ".fikaso-link-list"
 HEALTH_SECONDS = 15
@@ -126,20 +125,41 @@ def install_script(layout: Layout, panel: str, release_id: str, uid: str, contai
     Migrations run here, before the switch: if one fails, the live release never changes. A
     release moving to another PHP image installs in the candidate container that runs it.
     """
+    own = in_php(layout, panel, container, ["-u", "0"], "chown", f"{uid}:{uid}", *SHARED_VOLUMES)
+    run = in_php(layout, panel, container, ["-w", f"{APP_ROOT}/releases/{release_id}"], "sh", "-c",
+                 install_steps(release_id, migrate=True))
+    return f"{own}\n{run}"
+
+
+SHARED_VOLUMES = (f"{APP_ROOT}/shared/storage", f"{APP_ROOT}/shared/bootstrap-cache")
+MIGRATE = "php artisan migrate --force"
+
+
+def install_steps(release_id: str, migrate: bool) -> str:
+    """What installs a release, in its folder: shared folders, dependencies, migrations, caches."""
     shared = f"{APP_ROOT}/shared"
-    own = in_php(layout, panel, container, ["-u", "0"],
-                 "chown", f"{uid}:{uid}", f"{shared}/storage", f"{shared}/bootstrap-cache")
-    app_steps = " && ".join([
+    return " && ".join([
         cmd("mkdir", "-p", f"{shared}/storage/app/public", f"{shared}/storage/framework/cache/data",
             f"{shared}/storage/framework/sessions", f"{shared}/storage/framework/views",
             f"{shared}/storage/logs", f"{shared}/bootstrap-cache/{release_id}"),
         "composer install --no-dev --optimize-autoloader --no-interaction --no-progress",
-        "php artisan migrate --force",
+        *([MIGRATE] if migrate else []),
         "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",
         "php artisan storage:link",
     ])
-    run = in_php(layout, panel, container, ["-w", f"{APP_ROOT}/releases/{release_id}"], "sh", "-c", app_steps)
-    return f"{own}\n{run}"
+
+
+def node_install_script(layout: Layout, panel: str, release_id: str, uid: str, image: str) -> str:
+    """On a swarm node: install the release (all but migrations, which run once) in one-off containers
+    of the panel's image, so that every node has its dependencies and caches before the switch."""
+    folder = f"{APP_ROOT}/releases/{release_id}"
+    return "\n".join([swarm.one_off(layout, panel, image, "0", APP_ROOT, "chown", f"{uid}:{uid}", *SHARED_VOLUMES),
+                      swarm.one_off(layout, panel, image, uid, folder, "sh", "-c", install_steps(release_id, False))])
+
+
+def migrate_script(layout: Layout, panel: str, release_id: str, uid: str, image: str) -> str:
+    """On one swarm node: the release's migrations, once for the whole swarm."""
+    return swarm.one_off(layout, panel, image, uid, f"{APP_ROOT}/releases/{release_id}", "sh", "-c", MIGRATE)
 
 
 def switch_lines(layout: Layout, site: str, release_id: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .. import archive, bundle
+from .. import archive, bundle, swarm_stack
 from ..commands import certbot, lock, php_image, proxy, release
 from ..commands.compose import NETWORK
 from ..config import PANELS, Settings
@@ -69,6 +69,10 @@ def make_bundle(settings: Settings, uid: str) -> archive.Archive:
     image = php_image.tag(settings, uid)
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "stack"
-        bundle.build_bundle(bundle.context(settings), dest, compose_env(settings, uid, image))
+        env = compose_env(settings, uid, image)
+        bundle.build_bundle(bundle.context(settings), dest, env)
+        if settings.swarm:
+            (dest / swarm_stack.FILE_NAME).write_text(swarm_stack.render(env, Layout(settings.base_dir).stack,
+                                                                         settings.replicas))
         # The bundle is built here from known files: ship all of it, its compose .env included.
         return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
