@@ -31,7 +31,10 @@ def nodes(request):
     for line in result.stdout.splitlines():
         report(request, f"  {line}")
     report(request, f"phase: fab setup on three nodes took {time.monotonic() - started:.1f} s")
-    return details
+    yield details
+    # Three idle stacks would slow every later test on a 2-core machine.
+    from sandbox import nodes as sandbox_nodes
+    sandbox_nodes.down(log=lambda line: None)
 
 
 def on(details: dict, number: int) -> dict:
