@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from invoke import Collection
 
-from tasks import backup, certs, db, demo, deploy, host, lock, maintenance, sandbox, secrets, setup, status
+from tasks import backup, certs, db, demo, deploy, host, lock, maintenance, sandbox, scale, secrets, setup, status
 
 # Invoke would meet a YAML syntax error in fabric.yaml with a traceback; say what to fix instead.
 try:
@@ -17,7 +17,7 @@ except yaml.YAMLError as error:
              "Fix the syntax at the place shown (indentation with spaces, a space after each colon).")
 
 namespace = Collection(setup.setup, deploy.deploy, deploy.rollback, deploy.releases, status.status, status.logs,
-                       demo.demo)
+                       scale.scale, demo.demo)
 namespace.add_collection(Collection.from_module(secrets), name="secrets")
 namespace.add_collection(Collection.from_module(host), name="host")
 namespace.add_collection(Collection.from_module(sandbox), name="sandbox")

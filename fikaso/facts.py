@@ -178,7 +178,7 @@ def _site_script(layout: Layout, site: str) -> str:
         f"if [ -f {q(layout.stack / 'compose.yaml')} ]; then echo stack=yes; else echo stack=no; fi",
         f"echo \"live=$(basename \"$(readlink {q(current)} 2>/dev/null)\" 2>/dev/null || true)\"",
         f"ls -1 {q(layout.releases(site))} 2>/dev/null | sed 's/^/release=/' || true",
-        *([f"echo \"image=$({php_image.live_image(site)} || true)\""] if site in PANELS else []),
+        *([f"echo \"image=$({php_image.live_image(site, layout.swarm)} || true)\""] if site in PANELS else []),
         "echo \"uid=$(id -u)\"",
         f"if [ -f {q(layout.release_log(site))} ]; then tail -n 200 {q(layout.release_log(site))} "
         "| sed 's/^/log=/'; fi",
@@ -380,3 +380,17 @@ def cluster(layout: Layout) -> Fact[Cluster]:
         return Cluster(nodes, values.one("network"), values.one("worker_token"), values.one("manager_token"),
                        services, values.one("deployed"))
     return Fact("cluster", "\n".join(lines), parse)
+
+
+def swarm_tasks() -> Fact[list[tuple[str, str, str]]]:
+    """On a manager: every task of the stack that should be running: (service, node, current state)."""
+    script = ("docker stack ps fikaso --filter desired-state=running "
+              "--format 'task={{.Name}} {{.Node}} {{.CurrentState}}' 2>/dev/null || true")
+
+    def parse(values: Values) -> list[tuple[str, str, str]]:
+        out = []
+        for line in values.all("task"):
+            name, node, state = (line.split(" ", 2) + ["", ""])[:3]
+            out.append((name.split(".")[0].removeprefix("fikaso_"), node, state))
+        return out
+    return Fact("swarm_tasks", script, parse)

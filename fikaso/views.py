@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .commands.compose import SERVICES, SITES
-from .facts import Backup, CertificateFacts, StackFacts
+from .facts import Backup, CertificateFacts, Cluster, StackFacts
 from .layout import Layout
 from .tables import table
 
@@ -21,6 +21,36 @@ def render_status(facts: StackFacts, layout: Layout) -> str:
     rows.append(f"disk used by {layout.base}: {disk}")
     healthy = sum(1 for name in SERVICES if name in facts.services and facts.services[name].healthy)
     rows.append(f"{healthy} of {len(SERVICES)} services running and healthy")
+    return "\n".join(rows)
+
+
+def render_swarm_status(cluster: Cluster, tasks: list[tuple[str, str, str]], live: dict[str, str]) -> str:
+    """The swarm as its first manager sees it: each node and whether it is up, each service's tasks and
+    where they run, each site's live release; a lost database node said first and plainly."""
+    roles = ("manager", "database", "web", "edge")
+    nodes = sorted(cluster.nodes.values(), key=lambda n: n["host"])
+    rows = []
+    for node in nodes:
+        if node["state"] != "ready":
+            held = [r for r in roles if node["labels"].get(f"fikaso.{r}") == "true"]
+            if "database" in held:
+                rows.append(f"THE DATABASE NODE {node['host']} IS {node['state'].upper()}: MySQL and its volume live "
+                            "there, so the panels cannot reach their databases until it is back. Bring that VPS back; "
+                            "its data is on its disk.")
+    rows += [table(("NODE", "ROLES", "STATE", "ADDRESS"),
+                   [(n["host"], ", ".join(r for r in roles if n["labels"].get(f"fikaso.{r}") == "true") or "-",
+                     n["state"] if n["state"] == "ready" else n["state"].upper(), n["address"]) for n in nodes]), ""]
+    where: dict[str, list[str]] = {}
+    for service, node, state in tasks:
+        where.setdefault(service, []).append(f"{node} ({state.split(' ')[0].lower()})")
+    rows.append(table(("SERVICE", "TASKS", "RUNNING ON"),
+                      [(name, cluster.services.get(f"fikaso_{name}", "absent"), ", ".join(sorted(where.get(name, [])))
+                        or "-") for name in SERVICES]))
+    rows.append("")
+    rows.append(table(("SITE", "LIVE RELEASE"), [(site, live.get(site, "none")) for site in SITES]))
+    down = [n["host"] for n in nodes if n["state"] != "ready"]
+    rows.append("")
+    rows.append(f"{len(nodes) - len(down)} of {len(nodes)} nodes up" + (f"; down: {', '.join(down)}" if down else ""))
     return "\n".join(rows)
 
 

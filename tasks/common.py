@@ -72,6 +72,12 @@ def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runn
     return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
 
 
+def open_primary_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
+    """On a swarm: a runner for its first manager alone, which knows the state of every node."""
+    remote = SSHRemote(connect(settings.primary.host, config=c.config, ssh_config_files=settings.ssh_config))
+    return Runner.on(remote, name=settings.primary.host, plan=plan or dry(c))
+
+
 def open_swarm_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """The runner for every node of fikaso.nodes, the primary (first manager) first."""
     ordered = [settings.primary, *(node for node in settings.nodes if node != settings.primary)]

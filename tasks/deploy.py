@@ -9,7 +9,16 @@ from fikaso.remote import RemoteError
 from fikaso.runner import Runner
 from fikaso.steps import deploy as steps
 
-from .common import fikaso_task, open_runner, settings_of, sites_of
+from .common import fikaso_task, open_runner, open_swarm_runner, settings_of, sites_of
+
+
+def runner_for(c, settings, plan) -> Runner:
+    """One VPS's runner, or on a swarm the runner of every node."""
+    return open_swarm_runner(c, settings, plan) if settings.swarm else open_runner(c, settings, plan)
+
+
+def primary(settings) -> str | None:
+    return settings.primary.host if settings.swarm else None
 
 
 def run_site(runner: Runner, run: steps.SiteRun, plan, cleanup) -> None:
@@ -35,10 +44,10 @@ def deploy(c, panel=None, plan=False, verbose=False):
     settings = settings_of(c)
     sites = sites_of(settings, panel, allow_all=True)
     fikaso_config.check_sources(settings, tuple(site.name for site in sites))
-    runner = open_runner(c, settings, plan)
+    runner = runner_for(c, settings, plan)
     for site in sites:
         run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="deploy",
-                            commit=records.source_commit(site.source), verbose=verbose)
+                            commit=records.source_commit(site.source), verbose=verbose, primary=primary(settings))
         run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
         if not runner.planning:
             print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
@@ -57,13 +66,13 @@ def rollback(c, panel=None, release=None, with_database=False, yes=False, plan=F
     """
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
-    runner = open_runner(c, settings, plan)
+    runner = runner_for(c, settings, plan)
     if with_database and not runner.planning and not yes and input(
             f"Replace the {site.name} database with its pre-deploy snapshot? Changes since that deploy are "
             "lost (a safety backup is taken first). Type yes: ").strip() != "yes":
         raise FikasoError("Nothing was rolled back", "Run again and type yes, or pass --yes")
     run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="rollback",
-                        target=release or "", with_database=with_database)
+                        target=release or "", with_database=with_database, primary=primary(settings))
     run_site(runner, run, steps.ROLLBACK_STEPS, steps.rollback_cleanup)
     if not runner.planning:
         print(f"rolled back {site.name} to {steps.rollback_target(run)} in {time.monotonic() - run.started:.1f} s")
@@ -74,5 +83,5 @@ def releases(c, panel=None):
     """List a panel's releases: id, live or not, when, by whom, commit, PHP image, result."""
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
-    (state,) = open_runner(c, settings).read(site_fact(Layout(settings.base_dir), site.name))
+    (state,) = runner_for(c, settings, False).read(site_fact(Layout(settings.base_dir, swarm=settings.swarm), site.name))
     print(records.releases_table(state))

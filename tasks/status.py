@@ -2,15 +2,25 @@ from fikaso import facts
 from fikaso.commands.compose import logs_script
 from fikaso.layout import Layout
 from fikaso.plan import Action
-from fikaso.views import render_status
+from fikaso.views import render_status, render_swarm_status
 
-from .common import fikaso_task, open_runner, settings_of
+from .common import fikaso_task, open_primary_runner, open_runner, settings_of
 
 
 @fikaso_task
 def status(c):
-    """Show each service's state and health, each site's live release, and the disk used on the VPS."""
+    """Show each service's state and health, each site's live release, and the disk used on the VPS.
+
+    On a swarm: each node and whether it is up, each service's tasks and the nodes they run on, asked
+    of the first manager only (so that it answers while another node is down).
+    """
     settings = settings_of(c)
+    if settings.swarm:
+        layout = Layout(settings.base_dir, swarm=True)
+        cluster, tasks, stack = open_primary_runner(c, settings).read(facts.cluster(layout), facts.swarm_tasks(),
+                                                                       facts.stack(layout))
+        print(render_swarm_status(cluster, tasks, stack.live))
+        return
     layout = Layout(settings.base_dir)
     (stack,) = open_runner(c, settings).read(facts.stack(layout, disk=True))
     print(render_status(stack, layout))
@@ -28,3 +38,4 @@ def logs(c, service, follow=False, tail=200):
         runner.run(Action(f"reading the logs of {service}", script, stream=True))
     except KeyboardInterrupt:
         pass
+

@@ -103,11 +103,28 @@ def candidate(panel: str) -> str:
     return f"fikaso_{panel}_panel_next"
 
 
-def live_image(panel: str) -> str:
-    """A command printing the image the panel's PHP container runs; it fails if there is none.
+def live_image(panel: str, swarm: bool = False) -> str:
+    """A command printing the image the panel's PHP container runs (on a swarm: its service's, read on a
+    manager); it fails if there is none.
 
     (docker inspect prints an empty line for a container that does not exist.)"""
+    if swarm:
+        return (f"docker service inspect --format '{{{{.Spec.TaskTemplate.ContainerSpec.Image}}}}' "
+                f"fikaso_{panel}_panel 2>/dev/null | sed 's/@sha256:.*//' | grep .")
     return f"docker inspect --format '{{{{.Config.Image}}}}' fikaso_{panel}_panel 2>/dev/null | grep ."
+
+
+def present_script(panel: str, image: str) -> str:
+    """Fail, saying what to do, unless this server has the image."""
+    return "\n".join([f"if ! docker image inspect {q(image)} >/dev/null 2>&1; then",
+                      f"  echo {q(missing_image_message(panel, image))} >&2; exit 1",
+                      "fi"])
+
+
+def service_update_script(panel: str, image: str) -> str:
+    """On a swarm manager: move the panel's replicas to `image`, one at a time, each new one started and
+    healthy before an old one stops (the service's update_config); Swarm rolls back if one fails."""
+    return cmd("docker", "service", "update", "--detach=false", "--image", image, f"fikaso_{panel}_panel")
 
 
 def remove_candidate_lines(panel: str) -> list[str]:
@@ -139,9 +156,7 @@ def start_candidate_script(layout: Layout, panel: str, image: str, seconds: int 
     pin = layout.stack / f"php-image.{panel}.candidate.yaml"
     health = f"[ \"$(docker inspect --format '{{{{.State.Health.Status}}}}' {q(name)} 2>/dev/null)\" = healthy ]"
     return "\n".join([
-        f"if ! docker image inspect {q(image)} >/dev/null 2>&1; then",
-        f"  echo {q(missing_image_message(panel, image))} >&2; exit 1",
-        "fi",
+        present_script(panel, image),
         *remove_candidate_lines(panel),
         *write_lines(pin, pin_text(panel, image)),
         f"cd {q(layout.stack)} && COMPOSE_FILE={q('compose.yaml:' + pin.name)} "

@@ -17,7 +17,7 @@ from ..config import PANELS, PREVIEW_OFFSET, Site
 from ..layout import APP_ROOT, RELEASE_FILE, SOURCE_HASH_FILE, Layout
 from ..shell import cmd, q, wait_healthy_lines
 from . import php_image, swarm
-from .compose import exec_in
+from .compose import exec_in, task_container
 
 MANIFEST_FILE = ".fikaso-manifest"
 LINK_LIST_FILE = ".fikaso-link-list"
@@ -208,15 +208,11 @@ def activate_script(layout: Layout, site: Site, release_id: str, previous: str |
     On a failure the service, still on the old image, serves again and the candidate goes.
     """
     folder = layout.site(site.name)
-    back = switch_lines(layout, site.name, previous) if previous else [cmd("rm", "-f", layout.current(site.name))]
+    back = switch_back_lines(layout, site.name, previous)
     live_probe = check_site_script(layout, site.domain, health_path(site.name))
     candidate = php_image.candidate(site.name) if image else None
     undo_image = [*php_image.route_lines(layout, site.name, None, None),
                   *php_image.remove_candidate_lines(site.name)] if image else []
-
-    def failed(undo: list[str], why: str) -> list[str]:
-        return ["if [ \"$healthy\" != yes ]; then", *(f"  {line}" for line in undo),
-                f"  echo {q(why)} >&2", f"  exit {UNHEALTHY}", "fi"]
 
     return "\n".join([
         *(php_image.route_lines(layout, site.name, None, candidate) if image else []),
@@ -233,17 +229,57 @@ def activate_script(layout: Layout, site: Site, release_id: str, previous: str |
     ])
 
 
+def failed(undo: list[str], why: str) -> list[str]:
+    """Unless $healthy is yes: undo, say why, exit UNHEALTHY."""
+    return ["if [ \"$healthy\" != yes ]; then", *(f"  {line}" for line in undo),
+            f"  echo {q(why)} >&2", f"  exit {UNHEALTHY}", "fi"]
+
+
+def switch_back_lines(layout: Layout, site: str, previous: str | None) -> list[str]:
+    return switch_lines(layout, site, previous) if previous else [cmd("rm", "-f", layout.current(site))]
+
+
+def node_activate_script(layout: Layout, site: Site, release_id: str, previous: str | None) -> str:
+    """On each swarm node, as activate_script on one VPS: the preview through this node's nginx of the
+    site (if it runs one), the switch, the check through this node's proxy (if it runs one); a failure
+    switches this node back and exits UNHEALTHY (the deploy then switches every node back).
+
+    Every node has the release before any switches, and nginx passes PHP-FPM the release's real path:
+    while nodes switch one after another, each request is served by one release, whichever nodes
+    its nginx and PHP-FPM run on."""
+    folder = layout.site(site.name)
+
+    def only_here(service: str, probe: str, seconds: int) -> list[str]:
+        return [f"if [ -n \"$({task_container(service)})\" ]; then",
+                *(f"  {line}" for line in wait_healthy_lines(probe, seconds)), "else healthy=yes; fi"]
+    return "\n".join([
+        cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
+        cmd("mv", "-T", f"{folder}/next.tmp", f"{folder}/next"),
+        *only_here(f"{site.name}_nginx", preview_probe(layout, site), HEALTH_SECONDS),
+        cmd("rm", "-f", f"{folder}/next"),
+        *failed([], "failed before the switch"),
+        *switch_lines(layout, site.name, release_id),
+        *only_here("nginx_proxy", check_site_script(layout, site.domain, health_path(site.name)), SWITCH_CHECK_SECONDS),
+        *failed(switch_back_lines(layout, site.name, previous), "failed after the switch: switched back"),
+    ])
+
+
 def prune_candidates(releases: list[str], keep: int, protect: set[str]) -> list[str]:
     """Releases beyond the newest `keep`, never one in `protect` (the live and the previous)."""
     ordered = sorted(r for r in releases if not r.endswith(".partial"))
     return [r for r in ordered[:-keep] if r not in protect] if len(ordered) > keep else []
 
 
-def prune_script(layout: Layout, site: str, doomed: list[str]) -> str:
+def prune_script(layout: Layout, site: str, doomed: list[str], image: str = "") -> str:
+    """Remove releases and their bootstrap caches (on a swarm node, through a one-off container of
+    `image`, as this node may run no task of the panel)."""
     if not doomed:
         return ""
     lines = [cmd("rm", "-rf", *(layout.release(site, r) for r in doomed))]
-    if site in PANELS:
+    if site in PANELS and layout.swarm:
+        lines.append(swarm.one_off(layout, site, image, "0", APP_ROOT, "rm", "-rf",
+                                   *(f"{APP_ROOT}/shared/bootstrap-cache/{r}" for r in doomed)))
+    elif site in PANELS:
         lines.append(exec_in(layout, f"{site}_panel", "rm", "-rf",
                              *(f"{APP_ROOT}/shared/bootstrap-cache/{r}" for r in doomed)))
     return "\n".join(lines)

@@ -101,3 +101,9 @@ def one_off(layout: Layout, panel: str, image: str, uid: str, workdir: str, *com
 
 def panel_services() -> list[str]:
     return [f"{STACK}_{panel}_panel" for panel in PANELS]
+
+
+def scale_script(panel: str, replicas: int) -> str:
+    """On a manager: run `replicas` PHP-FPM tasks for the panel; returns once they run (a task removed
+    stops gracefully, finishing its requests, while nginx sends new ones to the others)."""
+    return cmd("docker", "service", "scale", "--detach=false", f"{STACK}_{panel}_panel={replicas}")

@@ -22,7 +22,7 @@ from ..facts import backups as backups_fact
 from ..layout import Layout
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
 from ..secrets import database_name
-from ..shell import cmd
+from ..shell import cmd, q
 
 
 class Locked(FikasoError):
@@ -65,12 +65,18 @@ class SiteRun:
     target: str = ""               # the release to go back to (rollback; "" = the one before)
     with_database: bool = False
     verbose: bool = False
+    # On a swarm: the first manager, where the lock and the release log live (None on one VPS).
+    primary: str | None = None
     started: float = field(default_factory=time.monotonic)
     known: Known = field(default_factory=Known)
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.settings.base_dir)
+        return Layout(self.settings.base_dir, swarm=self.settings.swarm)
+
+    @property
+    def swarm(self) -> bool:
+        return self.settings.swarm
 
     @property
     def name(self) -> str:
@@ -181,9 +187,10 @@ def lock(run: SiteRun) -> Outcome:
     """One round trip: take the lock, finish a move to another PHP image that a killed run left,
     and read everything the run decides from."""
     script = lock_script(run.layout, run.name, run.actor.holder(run.action, run.name, records.now_iso()))
-    if run.panel:
+    if run.panel and not run.swarm:   # a swarm moves images with rolling updates, never a candidate
         script += "\n" + php_image.recover_script(run.layout, run.name)
-    take = Action("taking the lock", script, reads=(site_fact(run.layout, run.name),), failure=_locked(run))
+    take = Action("taking the lock", script, reads=(site_fact(run.layout, run.name),), failure=_locked(run),
+                  on=run.primary)
 
     def judge(results) -> Outcome:
         if not run.state.stack:
@@ -212,6 +219,8 @@ def image(run: SiteRun) -> Outcome:
     target = new_image(run)
     if not target:
         return unchanged(run.state.image or "as it is")
+    if run.swarm:
+        return _image_on_every_node(run, target)
     script = php_image.start_candidate_script(run.layout, run.name, target)
     stdin = None
     if run.action == "deploy":   # built here from dockerfiles/php unless the server has it
@@ -242,10 +251,36 @@ def switch(run: SiteRun) -> Outcome:
             f"Release {target} of {run.name} failed its health check ({release.health_path(run.name)} did not "
             f"answer 2xx: {result.stderr.strip() or 'no answer'}); {live}",
             f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why")
+    if run.swarm:
+        actions = [Action("switching every node, each checked through its own nginx and proxy",
+                          release.node_activate_script(run.layout, run.site, target, previous or None),
+                          failure=failure)]
+        if moving_to:
+            actions.append(Action(f"moving the {run.name} replicas to {moving_to}, one at a time",
+                                  php_image.service_update_script(run.name, moving_to), stream=True, on=run.primary))
+        return changed(f"{run.site.domain} answers from {target} on every node"
+                       f"{'; replicas on ' + moving_to if moving_to else ''}", *actions)
     activate = Action("switching and checking through the proxy",
                       release.activate_script(run.layout, run.site, target, previous or None,
                                               image=moving_to or None), failure=failure)
     return changed(f"{run.site.domain} answers from {target}{' on ' + moving_to if moving_to else ''}", activate)
+
+
+def _image_on_every_node(run: SiteRun, target: str) -> Outcome:
+    """On a swarm: the image on every node (built where missing, for a deploy); the replicas move to it
+    after the switch."""
+    if run.action == "deploy":
+        action = Action(f"building {target} on every node that lacks it",
+                        php_image.build_script(run.settings, target, run.state.uid),
+                        stdin=php_image.build_context().data)
+    else:
+        action = Action(f"checking that every node has {target}", php_image.present_script(run.name, target))
+    return changed(f"{target} on every node; the replicas move to it after the switch", action)
+
+
+def _release_image(run: SiteRun) -> str:
+    """The PHP image the release installs in and runs on."""
+    return new_image(run) or run.state.image or php_image.tag(run.settings, run.state.uid)
 
 
 # ---- deploy -----------------------------------------------------------------------------------
@@ -253,7 +288,7 @@ def switch(run: SiteRun) -> Outcome:
 def upload(run: SiteRun) -> Outcome:
     payload = release.payload(run.site.source, run.release_id, run.state.manifest)
     size = len(payload.archive.data)
-    send = Action(f"uploading release {run.release_id} ({payload.sent} files)",
+    send = Action(f"uploading release {run.release_id} ({payload.sent} files){' to every node' if run.swarm else ''}",
                   release.upload_script(run.layout, run.name, run.release_id, run.state.live or None),
                   stdin=payload.archive.data)
     return changed(f"{run.release_id}: {payload.sent} files sent, {payload.linked} unchanged linked, "
@@ -277,13 +312,22 @@ def snapshot(run: SiteRun) -> Outcome:
     backup_id = snapshot_id(run)
     take = Action(f"backing up {database} before {len(pending)} migration(s)",
                   backup.now_script(run.layout, database, backup_id,
-                                    kind=f"snapshot of {run.name} release {run.release_id}"))
+                                    kind=f"snapshot of {run.name} release {run.release_id}"),
+                  on="database" if run.swarm else None)
     return changed(f"{database} backed up as {backup_id} before {len(pending)} pending migration(s)", take)
 
 
 def install(run: SiteRun) -> Outcome:
     if not run.panel:
         return unchanged("static site: nothing to install")
+    if run.swarm:
+        image = _release_image(run)
+        return changed(f"{len(pending_migrations(run))} migration(s) run", Action(
+            "composer install and caches on every node",
+            release.node_install_script(run.layout, run.name, run.release_id, run.state.uid, image),
+            stream=run.verbose), Action(
+            "migrations, once", release.migrate_script(run.layout, run.name, run.release_id, run.state.uid, image),
+            stream=run.verbose, failure=lambda result: migrations_failed(run, result), on=run.primary))
     container = php_image.candidate(run.name) if new_image(run) else None
     work = Action("composer install, migrations and caches in the PHP container",
                   release.install_script(run.layout, run.name, run.release_id, run.state.uid, container),
@@ -333,13 +377,18 @@ def finish(run: SiteRun) -> Outcome:
     keep = run.settings.keep_releases
     doomed = release.prune_candidates(run.state.complete_releases() + [run.release_id], keep,
                                       {run.release_id, run.state.live})
-    script = "\n".join(part for part in [
-        release.prune_script(run.layout, run.name, doomed),
+    prune = release.prune_script(run.layout, run.name, doomed, image=_release_image(run) if run.panel else "")
+    record = "\n".join([
         records.record_script(run.layout, run.name, deploy_record(run, "ok", len(pending_migrations(run))),
                               run.audit("ok", release=run.release_id, commit=run.commit)),
-        unlock_script(run.layout, run.name)] if part)
+        unlock_script(run.layout, run.name)])
+    if run.swarm:   # releases on every node; the records and the lock on the primary
+        return changed(f"kept {keep} releases, pruned {len(doomed)}",
+                       *([Action("pruning old releases on every node", prune)] if prune else []),
+                       Action("recording and freeing the lock", record, on=run.primary))
     return changed(f"kept {keep} releases, pruned {len(doomed)}",
-                   Action("pruning old releases, recording and freeing the lock", script))
+                   Action("pruning old releases, recording and freeing the lock",
+                          "\n".join(part for part in [prune, record] if part)))
 
 
 def serialized(run: SiteRun):
@@ -353,7 +402,8 @@ def stale_lock(run: SiteRun, error: BaseException) -> tuple[str, list[Action]] |
     if not isinstance(error, Locked) or not records.holder_is_dead_here(error.info):
         return None
     return (f"the {run.name} lock was left by pid {error.info.get('pid')} on this machine, which is no longer "
-            "running; taking it over", [Action("freeing a stale lock", unlock_script(run.layout, run.name))])
+            "running; taking it over", [Action("freeing a stale lock", unlock_script(run.layout, run.name),
+                                               on=run.primary)])
 
 
 DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image),
@@ -371,29 +421,43 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
         return []
     unlock = unlock_script(run.layout, run.name)
     if isinstance(error, NotSetUp):
-        return [Action("freeing the lock", unlock)]
+        return [Action("freeing the lock", unlock, on=run.primary)]
     reason = _reason(error)
     if "site" not in run.known.values:      # the lock script itself failed, after or before taking it
         audit = run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)
         return [Action("recording the failure and freeing the lock",
-                       "\n".join([records.record_script(run.layout, run.name, None, audit), unlock]))]
+                       "\n".join([records.record_script(run.layout, run.name, None, audit), unlock]), on=run.primary)]
     actions, lines = [], []
     if isinstance(error, MigrationsFailed) and takes_snapshot(run) and \
             run.settings.restore_snapshot_on_failed_migrations:
         database = database_name(run.name)
         actions.append(Action(f"restoring {database} from the snapshot {snapshot_id(run)}",
-                              backup.restore_script(run.layout, snapshot_id(run), database), stream=True))
+                              backup.restore_script(run.layout, snapshot_id(run), database), stream=True,
+                              on="database" if run.swarm else None))
     if "switch" not in done:
         # The failed release never stayed live (activation switched back), so it can go.
-        if "image" in done and new_image(run):
+        if "image" in done and new_image(run) and not run.swarm:
             lines += php_image.remove_candidate_lines(run.name)
         release = run.layout.release(run.name, run.release_id)
-        lines.append(cmd("rm", "-rf", release, f"{release}.partial"))
+        node_lines = [*_switched_back(run, run.release_id, run.state.live), cmd("rm", "-rf", release, f"{release}.partial")]
+        if run.swarm:
+            actions.append(Action("switching every node back and removing the release", "\n".join(node_lines)))
+        else:
+            lines += node_lines[-1:]
     migrated = len(pending_migrations(run)) if "install" in done else 0
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
               unlock]
-    return [*actions, Action("recording the failure and freeing the lock", "\n".join(lines))]
+    return [*actions, Action("recording the failure and freeing the lock", "\n".join(lines), on=run.primary)]
+
+
+def _switched_back(run: SiteRun, failed_release: str, previous: str) -> list[str]:
+    """On a swarm node that went live with a release that then failed (on another node, or in the
+    replicas' move to a new image): back to the previous one. Nothing where it never switched."""
+    current = run.layout.current(run.name)
+    back = release.switch_back_lines(run.layout, run.name, previous or None)
+    return [f"if [ \"$(readlink {q(current)})\" = {q('releases/' + failed_release)} ]; then",
+            *(f"  {line}" for line in back), "fi"] if run.swarm else []
 
 
 # ---- rollback ---------------------------------------------------------------------------------
@@ -413,7 +477,7 @@ def database(run: SiteRun) -> Outcome:
              f"--database={name}` restores it (changes since then are lost), then roll back without "
              "--with-database" if older else f"No older backup holds {name}; roll back without --with-database"))
     restore = Action(f"restoring {name} from the snapshot {snapshot_of_left}",
-                     backup.restore_script(run.layout, snapshot_of_left, name))
+                     backup.restore_script(run.layout, snapshot_of_left, name), on="database" if run.swarm else None)
     return changed(f"{name} restored from {snapshot_of_left} (a safety backup was taken first)", restore)
 
 
@@ -422,7 +486,7 @@ def rollback_finish(run: SiteRun) -> Outcome:
     audit = run.audit("ok", release=target, left=left, database=rollback_snapshot(run) or None)
     event = records.rollback_record(left, target, run.actor)
     script = "\n".join([records.record_script(run.layout, run.name, event, audit), unlock_script(run.layout, run.name)])
-    return unchanged("", Action("recording and freeing the lock", script))
+    return unchanged("", Action("recording and freeing the lock", script, on=run.primary))
 
 
 def _backups_fact(run: SiteRun):
@@ -438,5 +502,10 @@ def rollback_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) ->
     if isinstance(error, Locked):
         return []
     moved = "image" in done and "switch" not in done and new_image(run)
+    if run.swarm:
+        tried = "database" in done and "switch" not in done    # the switch ran and failed
+        back = _switched_back(run, rollback_target(run), run.state.live) if tried else []
+        return [*([Action("switching every node back", "\n".join(back))] if back else []),
+                Action("freeing the lock", unlock_script(run.layout, run.name), on=run.primary)]
     lines = php_image.remove_candidate_lines(run.name) if moved else []
     return [Action("freeing the lock", "\n".join([*lines, unlock_script(run.layout, run.name)]))]

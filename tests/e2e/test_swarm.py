@@ -4,13 +4,15 @@ node1 is manager, database, web and edge node; node2 and node3 are web and edge 
 own their three VPSs and start them blank; the one-VPS tests' VPS is not touched.
 """
 import json
+import re
 import subprocess
 import time
 
 import pytest
 
+from . import apps
 from .conftest import report
-from .helpers import fab, ssh
+from .helpers import fab, fab_timed, ssh
 from .load import StrictLoad, figure
 
 DOMAINS = ("admin.fikaso.test", "store.fikaso.test", "www.fikaso.test", "fikaso.test")
@@ -83,8 +85,74 @@ def test_setup_again_changes_nothing(nodes):
 
 
 def test_tasks_that_do_not_run_on_a_swarm_yet_say_so(nodes):
-    result = fab("-f", nodes["config"], "deploy", "--panel=store")
+    result = fab("-f", nodes["config"], "backup.now")
     assert result.returncode == 1 and "does not run on a swarm yet" in result.stderr, result.stderr
+
+
+def test_status_shows_every_node_and_where_each_replica_runs(nodes):
+    result = fab("-f", nodes["config"], "status")
+    assert result.returncode == 0, result.stderr
+    assert "3 of 3 nodes up" in result.stdout, result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.startswith("store_panel"))
+    assert "2/2" in row and row.count("(running)") == 2, row
+
+
+STORE = "store.fikaso.test"
+SWITCHED = r"^\[ *\d+/\d+\] switch +changed"
+
+
+def store_version(port: int) -> str:
+    result = subprocess.run(["curl", "-s", "-H", f"Host: {STORE}", f"http://127.0.0.1:{port}/"],
+                            capture_output=True, text=True, timeout=30)
+    found = re.search(r'<p id="version">([^<]+)</p>', result.stdout)
+    return found.group(1) if found else ""
+
+
+def deploy_timed(nodes, source, *args):
+    return fab_timed("-f", nodes["config"], *args, env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(source)},
+                     marks={"switch": SWITCHED})
+
+
+def lives(nodes) -> set[str]:
+    return {ssh(on(nodes, n), "readlink /srv/fikaso/panels/store/current").stdout.strip() for n in (1, 2, 3)}
+
+
+def test_deploy_and_rollback_on_the_swarm_under_load_fail_no_request(nodes, tmp_path):
+    """A deploy with a migration (snapshot, migrations once, every node switched), then a rollback, while
+    node2's proxy is under the strict load check."""
+    v1 = apps.variant(tmp_path, "v1")
+    first, _, _, _ = deploy_timed(nodes, v1, "deploy", "--panel=store")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert {store_version(node["http_port"]) for node in nodes["nodes"]} == {"v1"}
+    v2 = apps.with_migration(apps.variant(tmp_path / "two", "v2"), "2026_12_01_000000_add_swarm_notes",
+                             "Schema::create('swarm_notes', function ($t) { $t->id(); });")
+    with StrictLoad(on(nodes, 2), STORE) as load:
+        deployed, start, end, marks = deploy_timed(nodes, v2, "deploy", "--panel=store")
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        load.settle(end)
+        print(load.check(start, end, switched=marks["switch"], new="v2", old={"v1"}, name="a deploy on the swarm"))
+        assert "migrations, once" not in deployed.stdout      # steps print one line each, not their actions
+        rolled, start, end, marks = deploy_timed(nodes, v1, "rollback", "--panel=store")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        load.settle(end)
+        print(load.check(start, end, switched=marks["switch"], new="v1", old={"v2"}, name="a rollback on the swarm"))
+    assert len(lives(nodes)) == 1
+    tables = manager(nodes, "docker exec $(docker ps -q --filter label=com.docker.swarm.service.name=fikaso_mysql) "
+                            "sh -c 'mysql -uroot -p\"$(cat /run/secrets/mysql_root_password)\" -N -e "
+                            "\"SHOW TABLES FROM fikaso_store LIKE \\\"swarm_notes\\\"\"'")
+    assert "swarm_notes" in tables           # migrated once, and kept by a code-only rollback
+
+
+def test_scaling_up_and_down_under_load_fails_no_request(nodes):
+    with StrictLoad(on(nodes, 2), STORE) as load:
+        for count in (3, 2):
+            scaled, start, end, _ = fab_timed("-f", nodes["config"], "scale", "--panel=store", f"--replicas={count}")
+            assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+            assert f"store runs {count} PHP-FPM replica(s)" in scaled.stdout
+            load.settle(end)
+            print(load.check(start, end, name=f"scaling store to {count} replicas on the swarm"))
+            running = manager(nodes, "docker service ps fikaso_store_panel --filter desired-state=running -q")
+            assert len(running.split()) == count
 
 
 def test_losing_a_web_node_under_load_fails_no_request_through_the_proxies_that_survive(nodes, request):
@@ -121,3 +189,7 @@ def test_losing_a_web_node_under_load_fails_no_request_through_the_proxies_that_
     figure(f"node loss: node3 down and the store replicas rescheduled {end - start:.1f} s after it died")
     tasks = manager(nodes, "docker service ps fikaso_store_panel --filter desired-state=running --format '{{.Node}}'")
     assert "node3" not in tasks and len(tasks.split()) == 2
+    status = fab("-f", nodes["config"], "status")
+    assert status.returncode == 0, status.stderr
+    assert "2 of 3 nodes up; down: node3" in status.stdout, status.stdout
+    assert "THE DATABASE NODE" not in status.stdout

@@ -108,3 +108,25 @@ def test_every_script_a_plan_prints_passes_shellcheck(tmp_path):
         if checked.returncode != 0:
             failures.append(checked.stdout)
     assert not failures, "\n".join(failures)
+
+
+SWARM = load_settings({**shipped_section(), "nodes": [
+    {"host": "n1", "roles": ["manager", "database", "web", "edge"]},
+    {"host": "n2", "roles": ["web", "edge"]}]}, root=ROOT)
+
+
+def test_a_swarm_deploy_locks_records_and_migrates_on_the_primary_and_ships_the_release_to_every_node():
+    servers = {"n1": FactServer(DEPLOYED_SITE), "n2": FactServer(DEPLOYED_SITE)}
+    group = Runner.group([(name, server, node.roles) for (name, server), node in zip(servers.items(), SWARM.nodes)],
+                         out=io.StringIO())
+    run = deploy.SiteRun(settings=SWARM, site=SWARM.panel("store"), actor=ACTOR, action="deploy",
+                         release_id="20261125031700", commit="abc", started=0.0, primary="n1")
+    group.steps("deploy", deploy.DEPLOY_STEPS, run, deploy.deploy_cleanup)
+    on_primary, elsewhere = "\n".join(servers["n1"].actions), "\n".join(servers["n2"].actions)
+    for only_primary in ("mkdir /srv/fikaso/state/locks/store", "FIKASO_BACKUP_ID=20261125T031700Z", "php artisan migrate --force",
+                         "store.releases.jsonl"):
+        assert only_primary in on_primary and only_primary not in elsewhere, only_primary
+    for everywhere in ("tar -x --no-same-owner", "composer install", "mv -T /srv/fikaso/panels/store/current.next",
+                       "docker build"):
+        assert everywhere in on_primary and everywhere in elsewhere, everywhere
+    assert "docker service update --detach=false --image" in on_primary and "docker compose" not in elsewhere

@@ -74,3 +74,22 @@ def test_a_group_runs_each_action_on_every_host():
     group = Runner([Host("a", first, first), Host("b", second, second)], out=io.StringIO())
     group.run(Action("same everywhere", "true"))
     assert first.actions == second.actions == ["true"]
+
+
+def test_an_action_for_a_role_or_a_host_runs_only_there():
+    first, second = FactServer({}), FactServer({})
+    group = Runner.group([("a", first, frozenset({"manager", "web"})), ("b", second, frozenset({"web"}))],
+                         out=io.StringIO())
+    group.run(Action("on managers", "echo m", on="manager"))
+    group.run(Action("on b", "echo b", on="b"))
+    group.run(Action("on web nodes", "echo w", on="web"))
+    assert first.actions == ["echo m", "echo w"] and second.actions == ["echo b", "echo w"]
+
+
+def test_a_step_can_read_its_facts_on_every_host():
+    group = Runner.group([("a", FactServer({"one": "x=1"}), frozenset()), ("b", FactServer({"one": "x=2"}),
+                                                                            frozenset())], out=io.StringIO())
+    fact = Fact("one", "echo x", lambda v: v.one("x"))
+    context = Context()
+    group.steps("t", [Step("s", lambda ctx: unchanged(str(ctx.known["one"])), reads=(fact,), each=True)], context)
+    assert context.known["one"] == {"a": "1", "b": "2"}
