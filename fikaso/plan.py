@@ -103,6 +103,8 @@ class Action:
     reads: tuple[Fact, ...] = ()
     failure: Callable[[Any], Exception] | None = None   # given the Result
     on: str | None = None           # on a group of hosts: only those with this role (None: every host)
+    # stdin taken from another host: the output of a script run there (role or host name, script)
+    stdin_from: tuple[str, str] | None = None
 
     @property
     def full_script(self) -> str:

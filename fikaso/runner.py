@@ -10,10 +10,11 @@ or from every host's when they ask (`Step.each`).
 """
 from __future__ import annotations
 
+import io
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence, TextIO
 
 from .errors import DiskFull, disk_full
@@ -94,6 +95,8 @@ class Runner:
         """Run one action on every host (in parallel); its `reads` come back in `Result.facts`."""
         if self._guard is not None:
             action = self._guard(action)
+        if action.stdin_from is not None:
+            action = replace(action, stdin=self._relayed(action), stdin_from=None)
         indent = "    " if self._in_steps else ""
         echo = (lambda line: print(f"{indent}{line}", file=self.out, flush=True)) if action.stream else None
 
@@ -112,6 +115,15 @@ class Runner:
                 raise (action.failure(done) if action.failure else None) or RemoteError(action.label, done)
             return done
         return self._each(one, self.hosts_for(action.on))
+
+    def _relayed(self, action: Action) -> bytes:
+        """The output of `stdin_from`'s script on its host, through this machine (hosts do not reach
+        each other over SSH)."""
+        where, script = action.stdin_from
+        source = self.hosts_for(where)[0]
+        sink = io.BytesIO()
+        source.executor.download(script, sink, label=f"{action.label} (reading it on {source.name})")
+        return sink.getvalue()
 
     @staticmethod
     def _each(work, hosts: Sequence[Host]) -> list:

@@ -107,6 +107,20 @@ def upload_script(layout: Layout, site: str, release_id: str, live: str | None) 
     return "\n".join(lines)
 
 
+def send_script(layout: Layout, site: str, release_id: str) -> str:
+    """The release as a tar on stdout (its links and installed dependencies included)."""
+    return cmd("tar", "-C", layout.release(site, release_id), "-cf", "-", ".")
+
+
+def receive_script(layout: Layout, site: str, release_id: str) -> str:
+    """Unpack a release sent by send_script from another node into releases/<id>, complete or not at all."""
+    release = layout.release(site, release_id)
+    partial = f"{release}.partial"
+    return "\n".join([cmd("rm", "-rf", partial), cmd("mkdir", "-p", partial),
+                      cmd("tar", "-x", "--no-same-owner", "-C", partial), cmd("rm", "-rf", release),
+                      cmd("mv", "-T", partial, release)])
+
+
 def in_php(layout: Layout, panel: str, container: str | None, options: list[str], *command: str) -> str:
     """A command in the panel's PHP container: the service's, or `container` (a candidate) when given."""
     if container:

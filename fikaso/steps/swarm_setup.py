@@ -154,15 +154,24 @@ def join(run: SwarmSetupRun) -> Outcome:
         unchanged(f"{len(run.nodes)} nodes in the swarm")
 
 
+def caught_up(run: SwarmSetupRun, node: Node) -> bool:
+    """Whether the node has every live release (always, before any site is live)."""
+    live = run.facts(run.primary).live
+    return all(run.facts(node).live.get(site) == release_id for site, release_id in live.items())
+
+
 def labels(run: SwarmSetupRun) -> Outcome:
-    """Each node's roles as labels (fikaso.web=true, ...), which place the services."""
+    """Each node's roles as labels (fikaso.web=true, ...), which place the services. A node that lacks
+    a live release (one that joined now) gets only its database label here: the tasks that would serve
+    visitors come to it once it has every live release (the "new nodes" step)."""
     changes = []
     for node in run.nodes:
         node_id = run.member(node).node_id
         have = run.cluster.nodes.get(node_id, {}).get("labels", {})
+        ready = caught_up(run, node)
         for role in ROLES:
             label = ROLE_LABEL.format(role=role)
-            if role in node.roles and have.get(label) != "true":
+            if role in node.roles and have.get(label) != "true" and (ready or role == "database"):
                 changes.append((node_id, role, True))
             elif role not in node.roles and label in have:
                 changes.append((node_id, role, False))
@@ -230,8 +239,8 @@ def databases(run: SwarmSetupRun) -> Outcome:
 def install_site(site: Site):
     def decide(run: SwarmSetupRun) -> Outcome:
         live = run.facts(run.primary).live.get(site.name)
-        if live and all(run.facts(n).live.get(site.name) == live for n in run.nodes):
-            return unchanged(f"live release {live} on every node")
+        if live:    # a node without it gets a copy in the "catch up" step
+            return unchanged(f"live release {live}")
         layout, release_id = run.layout, run.release_id
         sending = release.payload(site.source, release_id, {})
         actions = [Action(f"uploading {site.name} release {release_id} to every node",
@@ -249,6 +258,26 @@ def install_site(site: Site):
                            on=run.primary.host)]
         return changed(f"release {release_id} on {len(run.nodes)} nodes", *actions)
     return Step(f"install {site.name}", decide)
+
+
+def catch_up(run: SwarmSetupRun) -> Outcome:
+    """A node that joined later gets each site's live release, copied from the primary (with its
+    installed dependencies) and its caches made there, before any task that serves visitors runs on it."""
+    actions = []
+    for node in run.nodes:
+        for site, release_id in sorted(run.facts(run.primary).live.items()):
+            if run.facts(node).live.get(site) == release_id:
+                continue
+            lines = [release.receive_script(run.layout, site, release_id)]
+            if site in PANELS:
+                lines.append(release.node_install_script(run.layout, site, release_id, run.uid, run.php_tag))
+            lines.append(release.switch_script(run.layout, site, release_id))
+            actions.append(Action(f"copying {site}'s live release {release_id} to {node.host}", "\n".join(lines),
+                                  on=node.host,
+                                  stdin_from=(run.primary.host, release.send_script(run.layout, site, release_id))))
+    where = sorted({action.on for action in actions})
+    return changed(f"live releases copied to {', '.join(where)}", *actions) if actions else \
+        unchanged("every node has every live release")
 
 
 def check_sites(run: SwarmSetupRun) -> Outcome:
@@ -275,12 +304,14 @@ def swarm_setup_steps(settings: Settings) -> list[Step]:
         Step("secrets", secrets),
         Step("swarm", form),
         Step("join", join, reads=each, each=True),
-        Step("labels", labels, reads=each, each=True),
         Step("bundle", stack_bundle),
         Step("php image", php),
         Step("proxy", proxy_step),
+        Step("labels", labels, reads=each, each=True),
         Step("stack", deploy_stack, reads=lambda run: (cluster(run.layout),), each=True),
         Step("databases", databases, reads=lambda run: (database_logins(run.layout),), each=True),
         *(install_site(site) for site in settings.sites),
+        Step("catch up", catch_up, reads=each, each=True),
+        Step("new nodes", labels, reads=each, each=True),
         Step("sites", check_sites),
     ]
