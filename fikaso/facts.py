@@ -50,6 +50,7 @@ class StackFacts:
     bundle_hash: str = ""
     secrets_hash: str = ""
     live: dict[str, str] = field(default_factory=dict)      # site -> live release id
+    releases: dict[str, set[str]] = field(default_factory=dict)   # site -> its complete releases
     services: dict[str, Service] = field(default_factory=dict)
     images: set[str] = field(default_factory=set)
     certificates: set[str] = field(default_factory=set)     # domains with a certificate on the server
@@ -79,6 +80,8 @@ def _stack_script(layout: Layout, disk: bool) -> str:
         f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
     ]
     for site in SITES:
+        lines.append(f"for r in {q(layout.releases(site))}/*; do [ -d \"$r\" ] && "
+                     f"echo \"release_{site}=$(basename \"$r\")\"; done 2>/dev/null || true")
         lines.append(f"echo \"live_{site}=$(basename \"$(readlink {q(layout.current(site))} 2>/dev/null)\" "
                      "2>/dev/null || true)\"")
     lines += [
@@ -117,6 +120,8 @@ def parse_stack(values: Values) -> StackFacts:
     facts.proxy_hash = values.one("proxy")
     facts.images = set(values.all("image"))
     facts.live = {site: value for site, value in values.with_prefix("live_").items() if value}
+    for site in SITES:
+        facts.releases[site] = {r for r in values.all(f"release_{site}") if r and not r.endswith(".partial")}
     facts.services = _services(values.all("ps"))
     return facts
 

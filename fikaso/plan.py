@@ -146,6 +146,7 @@ class Step(Generic[Context]):
     decide: Callable[..., Outcome]
     reads: Callable[[Context], tuple[Fact, ...]] | tuple[Fact, ...] = ()
     each: bool = False      # read the facts on every host: the context gets {host name: value} for each
+    on: str | None = None   # read the facts on the first host with this role or name (None: the first host)
 
     def facts(self, context: Context) -> tuple[Fact, ...]:
         return self.reads(context) if callable(self.reads) else self.reads

@@ -76,18 +76,21 @@ class Runner:
 
     # ---- facts ------------------------------------------------------------------------------
 
-    def read(self, *facts: Fact) -> tuple:
-        """The facts, as the first host has them (one round trip)."""
-        return self.read_all(*facts)[0]
+    def read(self, *facts: Fact, on: str | None = None) -> tuple:
+        """The facts, as the first host (or the first with the role or name `on`) has them (one round trip)."""
+        return self._read(facts, self.hosts_for(on)[:1])[0]
 
     def read_all(self, *facts: Fact) -> list[tuple]:
         """The facts of every host, read in parallel, one round trip each."""
+        return self._read(facts, self.hosts)
+
+    def _read(self, facts: Sequence[Fact], hosts: Sequence[Host]) -> list[tuple]:
         script = facts_script(facts)
 
         def one(host: Host) -> tuple:
             result = host.reader.run(script, label="reading the server's state")
             return parse_facts(facts, result.stdout)
-        return self._each(one, self.hosts)
+        return self._each(one, hosts)
 
     # ---- actions ----------------------------------------------------------------------------
 
@@ -142,7 +145,7 @@ class Runner:
             for number, fact in enumerate(facts):
                 context.known.values[fact.name] = {host.name: values[number] for host, values in every}
         elif facts:
-            for fact, value in zip(facts, self.read(*facts)):
+            for fact, value in zip(facts, self.read(*facts, on=step.on)):
                 context.known.values[fact.name] = value
         outcome = step.decide(context)
         results = []

@@ -106,7 +106,9 @@ def swarm_form(compose_text: str, env: Mapping[str, str], stack_dir: PurePosixPa
         # certbot) can join it too.
         "networks": {"fikaso": {"external": True, "name": network}},
         "volumes": source["volumes"],
-        "secrets": source["secrets"],
+        # Swarm secrets cannot change: a new version of the files is a new secret (FIKASO_SECRETS_VERSION).
+        "secrets": {name: {**spec, "name": f"{STACK}_{name}_{env.get('FIKASO_SECRETS_VERSION', 'v1')}"}
+                    for name, spec in source["secrets"].items()},
     }
 
 

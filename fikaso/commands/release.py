@@ -262,11 +262,14 @@ def node_activate_script(layout: Layout, site: Site, release_id: str, previous: 
     while nodes switch one after another, each request is served by one release, whichever nodes
     its nginx and PHP-FPM run on."""
     folder = layout.site(site.name)
+    missing = (f"release {release_id} of {site.name} is not on this node: run `fab setup`, which copies every "
+               "release to nodes that lack one, then try again")
 
     def only_here(service: str, probe: str, seconds: int) -> list[str]:
         return [f"if [ -n \"$({task_container(service)})\" ]; then",
                 *(f"  {line}" for line in wait_healthy_lines(probe, seconds)), "else healthy=yes; fi"]
     return "\n".join([
+        f"if [ ! -d {q(layout.release(site.name, release_id))} ]; then echo {q(missing)} >&2; exit 1; fi",
         cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
         cmd("mv", "-T", f"{folder}/next.tmp", f"{folder}/next"),
         *only_here(f"{site.name}_nginx", preview_probe(layout, site), HEALTH_SECONDS),

@@ -8,7 +8,7 @@ from ..config import PANELS, Node
 from ..layout import APP_ROOT, Layout
 from ..shell import cmd, q, wait_healthy_lines
 from ..swarm_stack import FILE_NAME, ROLE_LABEL, STACK
-from .compose import NETWORK
+from .compose import NETWORK, NGINX_SERVICES, task_container
 
 DEPLOYED_HASH_FILE = ".swarm-deployed-sha256"
 CONVERGE_SECONDS = 300
@@ -19,7 +19,7 @@ def address_lines(node: Node) -> list[str]:
     """Leave in $address the address other nodes reach this one at."""
     if node.address:
         return [f"address={q(node.address)}"]
-    return ["address=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p')"]
+    return ["address=$({ ip -4 route get 1.1.1.1 2>/dev/null || true; } | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p')"]
 
 
 def init_script(node: Node) -> str:
@@ -30,19 +30,21 @@ def init_script(node: Node) -> str:
 
 def join_request(token: str, manager_address: str) -> bytes:
     """What a node sends its Docker engine to join: on stdin, so the token is never on a command line."""
+    host = f"[{manager_address}]" if ":" in manager_address else manager_address
     return json.dumps({"ListenAddr": f"0.0.0.0:{SWARM_PORT}", "AdvertiseAddr": "ADDRESS",
-                       "RemoteAddrs": [f"{manager_address}:{SWARM_PORT}"], "JoinToken": token}).encode()
+                       "RemoteAddrs": [f"{host}:{SWARM_PORT}"], "JoinToken": token}).encode()
 
 
 def join_script(node: Node) -> str:
     """Join the swarm through the Docker API (`docker swarm join` takes the token only as an argument)."""
     return "\n".join([
         *address_lines(node),
+        "answer=$(mktemp)",
         'status=$(sed "s/\\"ADDRESS\\"/\\"$address\\"/" | curl --silent --show-error --unix-socket /var/run/docker.sock '
-        "--header 'Content-Type: application/json' --data @- --output /tmp/fikaso-join.out "
+        "--header 'Content-Type: application/json' --data @- --output \"$answer\" "
         "--write-out '%{http_code}' http://localhost/swarm/join)",
-        'if [ "$status" != 200 ]; then cat /tmp/fikaso-join.out >&2; echo >&2; rm -f /tmp/fikaso-join.out; exit 1; fi',
-        "rm -f /tmp/fikaso-join.out",
+        'if [ "$status" != 200 ]; then cat "$answer" >&2; echo >&2; rm -f "$answer"; exit 1; fi',
+        'rm -f "$answer"',
     ])
 
 
@@ -67,8 +69,16 @@ def services_line() -> str:
 
 
 def converged_probe() -> str:
-    """Succeeds when every service of the stack runs as many tasks as it should (each healthy)."""
-    return f"{services_line()} | awk '{{split($2, n, \"/\"); if (n[1] != n[2] || $2 ~ /\\(/) bad=1}} END {{exit bad}}'"
+    """Succeeds when every service of the stack runs as many tasks as it should (each healthy) and no
+    rolling update is under way."""
+    counts = f"{services_line()} | awk '{{split($2, n, \"/\"); if (n[1] != n[2] || $2 ~ /\\(/) bad=1}} END {{exit bad}}'"
+    return f"{counts} && [ -z \"$({update_states()} | grep -v -x -e '' -e completed)\" ]"
+
+
+def update_states() -> str:
+    """Each of the stack's services' rolling update state, one per line ("" if it never had one)."""
+    return (f"docker service inspect --format '{{{{if .UpdateStatus}}}}{{{{.UpdateStatus.State}}}}{{{{end}}}}' "
+            f"$(docker service ls --quiet --filter label=com.docker.stack.namespace={STACK})")
 
 
 def deploy_script(layout: Layout, sha: str, seconds: int = CONVERGE_SECONDS) -> str:
@@ -80,6 +90,9 @@ def deploy_script(layout: Layout, sha: str, seconds: int = CONVERGE_SECONDS) -> 
         + " >/dev/null",
         *wait_healthy_lines(converged_probe(), seconds),
         'if [ "$healthy" != yes ]; then',
+        f"  if {update_states()} | grep -q -e rollback -e paused; then",
+        "    echo 'Swarm rolled back an update of the stack: a new task did not become healthy.' >&2",
+        "  fi",
         f"  echo 'The stack did not converge within {seconds} s; tasks that are not running:' >&2",
         f"  docker stack ps {STACK} --filter desired-state=running --format '{{{{.Name}}}} on {{{{.Node}}}}: "
         "{{.CurrentState}} {{.Error}}' | grep -v ' Running ' >&2 || true",
@@ -87,6 +100,21 @@ def deploy_script(layout: Layout, sha: str, seconds: int = CONVERGE_SECONDS) -> 
         "fi",
         f"printf '%s\\n' {q(sha)} > {q(layout.stack / DEPLOYED_HASH_FILE)}",
     ])
+
+
+def reload_nginx_here_script() -> str:
+    """Reload (after `nginx -t`) each nginx task running on this node: the config folders are mounted,
+    and nginx reads a changed config only then."""
+    return "\n".join(f"c=$({task_container(service)}); if [ -n \"$c\" ]; then docker exec \"$c\" sh -c "
+                     "'nginx -t -q && nginx -s reload'; fi" for service in NGINX_SERVICES)
+
+
+def wait_converged_lines(seconds: int = CONVERGE_SECONDS) -> list[str]:
+    """Once the stack exists: wait until every task runs where the labels now place it."""
+    return [f"if [ -n \"$(docker service ls --quiet --filter label=com.docker.stack.namespace={STACK})\" ]; then",
+            *(f"  {line}" for line in wait_healthy_lines(converged_probe(), seconds)),
+            f"  if [ \"$healthy\" != yes ]; then echo 'The stack did not settle within {seconds} s' >&2; exit 1; fi",
+            "fi"]
 
 
 def one_off(layout: Layout, panel: str, image: str, uid: str, workdir: str, *command: str) -> str:

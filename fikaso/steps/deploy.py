@@ -439,11 +439,15 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
         if "image" in done and new_image(run) and not run.swarm:
             lines += php_image.remove_candidate_lines(run.name)
         release = run.layout.release(run.name, run.release_id)
-        node_lines = [*_switched_back(run, run.release_id, run.state.live), cmd("rm", "-rf", release, f"{release}.partial")]
-        if run.swarm:
-            actions.append(Action("switching every node back and removing the release", "\n".join(node_lines)))
+        if run.swarm and "install" in done:
+            # The switch ran: not removed, as a node that could not switch back may still serve it, and nginx
+            # on one node sends its real path to PHP-FPM on another. It is pruned with the old releases.
+            actions.append(Action("switching every node back",
+                                  "\n".join(_switched_back(run, run.release_id, run.state.live))))
+        elif run.swarm:     # no node ever served it
+            actions.append(Action("removing the release from every node", cmd("rm", "-rf", release, f"{release}.partial")))
         else:
-            lines += node_lines[-1:]
+            lines.append(cmd("rm", "-rf", release, f"{release}.partial"))
     migrated = len(pending_migrations(run)) if "install" in done else 0
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
@@ -493,8 +497,9 @@ def _backups_fact(run: SiteRun):
     return (backups_fact(run.layout),) if run.with_database else ()
 
 
-ROLLBACK_STEPS = (Step("lock", lock), Step("image", image), Step("database", database, reads=_backups_fact),
-                  Step("switch", switch),
+# Snapshots are on the database node (the only host on one VPS).
+ROLLBACK_STEPS = (Step("lock", lock), Step("image", image),
+                  Step("database", database, reads=_backups_fact, on="database"), Step("switch", switch),
                   Step("finish", rollback_finish))
 
 

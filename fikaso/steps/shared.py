@@ -66,14 +66,16 @@ def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, s
     }
 
 
-def make_bundle(settings: Settings, uid: str) -> archive.Archive:
+def make_bundle(settings: Settings, uid: str, secrets_version: str = "") -> archive.Archive:
+    """The stack bundle; on a swarm its stack file names the secrets' version (the hash of their files)."""
     image = php_image.tag(settings, uid)
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "stack"
         env = compose_env(settings, uid, image)
         bundle.build_bundle(bundle.context(settings), dest, env)
         if settings.swarm:
-            (dest / swarm_stack.FILE_NAME).write_text(swarm_stack.render(env, Layout(settings.base_dir).stack,
-                                                                         settings.replicas))
+            form = swarm_stack.render({**env, "FIKASO_SECRETS_VERSION": secrets_version},
+                                      Layout(settings.base_dir).stack, settings.replicas)
+            (dest / swarm_stack.FILE_NAME).write_text(form)
         # The bundle is built here from known files: ship all of it, its compose .env included.
         return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())

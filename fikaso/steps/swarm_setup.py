@@ -64,7 +64,7 @@ class SwarmSetupRun:
                 raise FikasoError(f"The deploy user has different uids on the nodes ({', '.join(sorted(uids))})",
                                   "Create it with the same uid on every VPS (useradd --uid), so that files "
                                   "written on one node are the same user's on another")
-            self._bundle = make_bundle(self.settings, self.uid)
+            self._bundle = make_bundle(self.settings, self.uid, server.secrets_archive(self.secrets).sha256[:12])
         return self._bundle
 
     @property
@@ -175,6 +175,18 @@ def labels(run: SwarmSetupRun) -> Outcome:
                 changes.append((node_id, role, True))
             elif role not in node.roles and label in have:
                 changes.append((node_id, role, False))
+    configured = {run.member(node).node_id for node in run.nodes}
+    (database_node,) = run.settings.with_role("database")
+    for node_id, info in run.cluster.nodes.items():
+        if node_id not in configured:    # left out of fikaso.nodes: no task of the stack stays there
+            changes += [(node_id, role, False) for role in ROLES if ROLE_LABEL.format(role=role) in info["labels"]]
+        elif info["labels"].get(ROLE_LABEL.format(role="database")) == "true" and \
+                node_id != run.member(database_node).node_id:
+            raise FikasoError(
+                f"The database role moved to {database_node.host}, but MySQL's data is on {info['host']}: Swarm "
+                "would start it there on an empty volume",
+                "Give the database role back to the VPS that holds the data; to move the database, back it up "
+                "(`fab backup.now`), set up the new node and restore it there")
     network = [] if run.cluster.network == "overlay" else [swarm.network_script()]
     if run.cluster.network not in ("", "overlay"):
         raise FikasoError(f"The network {swarm.NETWORK} on {run.primary.host} is a {run.cluster.network} network, "
@@ -182,14 +194,15 @@ def labels(run: SwarmSetupRun) -> Outcome:
                           f"then docker network rm {swarm.NETWORK}), then run `fab setup` again")
     if not changes and not network:
         return unchanged("roles labelled, overlay network present")
-    script = "\n".join([swarm.label_script(changes), *network]).strip()
+    script = "\n".join([swarm.label_script(changes), *network, *swarm.wait_converged_lines()]).strip()
     return changed(f"{len(changes)} label(s) set{', overlay network made' if network else ''}",
                    Action("labelling the nodes and making the network", script, on=run.primary.host))
 
 
 def stack_bundle(run: SwarmSetupRun) -> Outcome:
     made = run.bundle()
-    script = "\n".join([server.bundle_script(run.layout, made.sha256, run.settings.images["nginx"])])
+    script = "\n".join([server.bundle_script(run.layout, made.sha256, run.settings.images["nginx"]),
+                        swarm.reload_nginx_here_script()])
     actions = [Action(f"uploading the stack bundle to {node.host}", script, stdin=made.data, on=node.host)
                for node in run.nodes if run.facts(node).bundle_hash != made.sha256]
     return changed(f"{made.sha256[:12]} to {len(actions)} node(s)", *actions) if actions else \
@@ -264,20 +277,24 @@ def catch_up(run: SwarmSetupRun) -> Outcome:
     """A node that joined later gets each site's live release, copied from the primary (with its
     installed dependencies) and its caches made there, before any task that serves visitors runs on it."""
     actions = []
+    primary = run.facts(run.primary)
     for node in run.nodes:
-        for site, release_id in sorted(run.facts(run.primary).live.items()):
-            if run.facts(node).live.get(site) == release_id:
-                continue
-            lines = [release.receive_script(run.layout, site, release_id)]
-            if site in PANELS:
-                lines.append(release.node_install_script(run.layout, site, release_id, run.uid, run.php_tag))
-            lines.append(release.switch_script(run.layout, site, release_id))
-            actions.append(Action(f"copying {site}'s live release {release_id} to {node.host}", "\n".join(lines),
-                                  on=node.host,
-                                  stdin_from=(run.primary.host, release.send_script(run.layout, site, release_id))))
+        for site, live in sorted(primary.live.items()):
+            # Every kept release, so that a rollback finds its target on every node too; the live one last.
+            missing = sorted(primary.releases.get(site, set()) - run.facts(node).releases.get(site, set()) - {live})
+            missing += [live] if run.facts(node).live.get(site) != live else []
+            for release_id in missing:
+                lines = [release.receive_script(run.layout, site, release_id)]
+                if site in PANELS:
+                    lines.append(release.node_install_script(run.layout, site, release_id, run.uid, run.php_tag))
+                if release_id == live:
+                    lines.append(release.switch_script(run.layout, site, release_id))
+                actions.append(Action(f"copying {site}'s release {release_id} to {node.host}", "\n".join(lines),
+                                      on=node.host,
+                                      stdin_from=(run.primary.host, release.send_script(run.layout, site, release_id))))
     where = sorted({action.on for action in actions})
-    return changed(f"live releases copied to {', '.join(where)}", *actions) if actions else \
-        unchanged("every node has every live release")
+    return changed(f"{len(actions)} release(s) copied to {', '.join(where)}", *actions) if actions else \
+        unchanged("every node has every release")
 
 
 def check_sites(run: SwarmSetupRun) -> Outcome:
