@@ -15,7 +15,8 @@ each service gains a `deploy:` section saying where it runs and how it is update
 
 Services are reached by DNS round robin (`endpoint_mode: dnsrr`), not a virtual IP: the nginx
 configs already resolve names per request (resolver 127.0.0.11), so each request goes to a task that
-is running now. Relative paths become absolute: the bundle sits at the same path on every node.
+is running now. The nginx services keep short TCP keepalive times, so that a request waiting on a
+node that died is retried on another within seconds. Relative paths become absolute: the bundle sits at the same path on every node.
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ COMPOSE_FILE = PROJECT_ROOT / "stack" / "compose.yaml"
 FILE_NAME = "swarm.yaml"
 DROPPED_KEYS = ("container_name", "depends_on", "restart", "ports")
 ROLE_LABEL = "fikaso.{role}"
+# A node that dies answers nothing, so a connection to it only ends when TCP notices. nginx sets
+# SO_KEEPALIVE on its upstream connections (proxy/fastcgi_socket_keepalive); with these, a request
+# in flight on a dead node is given up after about 2 + 3 x 1 s, and nginx sends it to another node.
+KEEPALIVE = {"net.ipv4.tcp_keepalive_time": 2, "net.ipv4.tcp_keepalive_intvl": 1, "net.ipv4.tcp_keepalive_probes": 3}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[?-])([^}]*))?\}")
 
 
@@ -96,6 +101,8 @@ def swarm_form(compose_text: str, env: Mapping[str, str], stack_dir: PurePosixPa
         if name == "nginx_proxy":
             service["ports"] = [{"target": port, "published": port, "protocol": "tcp", "mode": "host"}
                                 for port in (80, 443)]
+        if name.endswith("_nginx") or name == "nginx_proxy":
+            service["sysctls"] = KEEPALIVE
         service["deploy"] = _deploy(name, replicas)
         services[name] = service
     network = next(iter(source["networks"].values()))["name"]
