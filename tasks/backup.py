@@ -5,13 +5,15 @@ from fikaso import facts
 from fikaso import pull as fikaso_pull
 from fikaso.commands import backup as commands
 from fikaso.commands import cron as crontab
+from fikaso.commands import maintenance
+from fikaso.config import PANELS
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.plan import Action
 from fikaso.remote import RemoteError
 from fikaso.views import render_backups
 
-from .common import dry, fikaso_task, open_runner, settings_of
+from .common import dry, fikaso_task, open_database_runner, open_swarm_runner, settings_of
 
 PLAN = "print the remote command, and change nothing (as -R does)"
 
@@ -19,7 +21,8 @@ PLAN = "print the remote command, and change nothing (as -R does)"
 def _run(c, label, script, plan=False):
     settings = settings_of(c)
     try:
-        return open_runner(c, settings, plan).run(Action(label, script(Layout(settings.base_dir)), stream=True))
+        return open_database_runner(c, settings, plan).run(Action(label, script(Layout(settings.base_dir)),
+                                                                 stream=True))
     except RemoteError as error:
         raise FikasoError(str(error), "Nothing was kept that looks like a good backup; fix the cause and "
                           "run again (`fab logs --service=mysql` shows the server's side)") from None
@@ -41,7 +44,7 @@ def now(c, database=None, plan=False):
 def list_(c):
     """List the backups on the VPS: id, age, size, databases, verified or not."""
     settings = settings_of(c)
-    (backups,) = open_runner(c, settings).read(facts.backups(Layout(settings.base_dir)))
+    (backups,) = open_database_runner(c, settings).read(facts.backups(Layout(settings.base_dir)))
     print(render_backups(backups))
 
 
@@ -65,7 +68,29 @@ def restore(c, id=None, database=None, yes=False, plan=False):  # noqa: A002
     what = database or "every database in it"
     if not (plan or dry(c)) and not yes and input(f"Replace {what} with backup {id}? Type yes: ").strip() != "yes":
         raise FikasoError("Nothing was restored", "Run again and type yes, or pass --yes")
-    _run(c, f"restoring backup {id}", script, plan)
+    settings = settings_of(c)
+    if settings.swarm:
+        _restore_on_swarm(c, settings, id, database, plan)
+    else:
+        _run(c, f"restoring backup {id}", script, plan)
+
+
+def _restore_on_swarm(c, settings, backup_id, database, plan) -> None:
+    """On a swarm the panels' maintenance mode is per node: every web node's tasks go down before the
+    restore on the database node, and come back up whatever happens."""
+    layout = Layout(settings.base_dir, swarm=True)
+    panels = [database.removeprefix("fikaso_")] if database else list(PANELS)
+    runner = open_swarm_runner(c, settings, plan)
+    runner.run(Action("maintenance on every web node", maintenance.every_task_script(panels, "down"), on="web"))
+    try:
+        runner.run(Action(f"restoring backup {backup_id}", "FIKASO_MAINTENANCE=external "
+                          + commands.restore_script(layout, backup_id, database), stream=True, on="database"))
+    except RemoteError as error:
+        raise FikasoError(str(error), "The databases are as the restore left them (see above); the panels are "
+                          "back out of maintenance. Fix the cause and run the restore again") from None
+    finally:
+        runner.run(Action("out of maintenance on every web node", maintenance.every_task_script(panels, "up"),
+                          on="web"))
 
 
 @fikaso_task(help={"cron": "when to run, as a crontab schedule (default '17 3 * * *': 03:17 every day; "
@@ -80,7 +105,7 @@ def schedule(c, cron="17 3 * * *", daily=7, weekly=4, monthly=12, plan=False):
     """
     settings = settings_of(c)
     line = crontab.cron_line(Layout(settings.base_dir), cron, int(daily), int(weekly), int(monthly))
-    runner = open_runner(c, settings, plan)
+    runner = open_database_runner(c, settings, plan)
     (result,) = runner.run(Action("installing the cron entry", crontab.install_script(line)))
     if not runner.planning:
         print(f"scheduled: {result.stdout.strip()}")
@@ -90,7 +115,7 @@ def schedule(c, cron="17 3 * * *", daily=7, weekly=4, monthly=12, plan=False):
 def unschedule(c, plan=False):
     """Remove the scheduled backup from the VPS (existing backups stay)."""
     settings = settings_of(c)
-    runner = open_runner(c, settings, plan)
+    runner = open_database_runner(c, settings, plan)
     (result,) = runner.run(Action("removing the cron entry", crontab.remove_script()))
     if not runner.planning:
         print("unscheduled" if result.stdout.strip() == "removed" else "there was no schedule")
@@ -102,7 +127,7 @@ def pull(c, id=None, dest="backups"):  # noqa: A002
     """Download a backup to this machine, checking every file; an interrupted pull resumes."""
     settings = settings_of(c)
     layout = Layout(settings.base_dir)
-    runner = open_runner(c, settings)
+    runner = open_database_runner(c, settings)
     if not id:
         (backups,) = runner.read(facts.backups(layout))
         if not backups:

@@ -78,6 +78,15 @@ def open_primary_runner(c, settings: fikaso_config.Settings, plan: bool = False)
     return Runner.on(remote, name=settings.primary.host, plan=plan or dry(c))
 
 
+def open_database_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
+    """The runner for the server that holds the database: the VPS, or on a swarm its database node."""
+    if not settings.swarm:
+        return open_runner(c, settings, plan)
+    (node,) = settings.with_role("database")
+    remote = SSHRemote(connect(node.host, config=c.config, ssh_config_files=settings.ssh_config))
+    return Runner.on(remote, name=node.host, plan=plan or dry(c))
+
+
 def open_swarm_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """The runner for every node of fikaso.nodes, the primary (first manager) first."""
     ordered = [settings.primary, *(node for node in settings.nodes if node != settings.primary)]

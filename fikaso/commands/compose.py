@@ -20,10 +20,14 @@ def compose(layout: Layout, *args: object) -> str:
     return f"cd {q(layout.stack)} && " + cmd("docker", "compose", *args)
 
 
+def task_containers(service: str) -> str:
+    """On a swarm node: a command printing the ids of this node's running tasks of a service."""
+    return f"docker ps --quiet --filter label=com.docker.swarm.service.name={STACK}_{service} --filter status=running"
+
+
 def task_container(service: str) -> str:
-    """On a swarm node: a command printing the id of this node's running task of a service."""
-    return (f"docker ps --quiet --filter label=com.docker.swarm.service.name={STACK}_{service} "
-            "--filter status=running | head -n 1")
+    """On a swarm node: a command printing the id of one of this node's running tasks of a service."""
+    return f"{task_containers(service)} | head -n 1"
 
 
 def exec_in(layout: Layout, service: str, *command: object, options: tuple = ()) -> str:

@@ -85,7 +85,7 @@ def test_setup_again_changes_nothing(nodes):
 
 
 def test_tasks_that_do_not_run_on_a_swarm_yet_say_so(nodes):
-    result = fab("-f", nodes["config"], "backup.now")
+    result = fab("-f", nodes["config"], "certs.status")
     assert result.returncode == 1 and "does not run on a swarm yet" in result.stderr, result.stderr
 
 
@@ -149,10 +149,30 @@ def test_deploy_and_rollback_on_the_swarm_under_load_fail_no_request(nodes, tmp_
         print(load.check(start, end, switched=marks["switch"], new="v1", old={"v2"}, name="a rollback on the swarm",
                          **SWARM_BOUNDS))
     assert len(lives(nodes)) == 1
-    tables = manager(nodes, "docker exec $(docker ps -q --filter label=com.docker.swarm.service.name=fikaso_mysql) "
-                            "sh -c 'mysql -uroot -p\"$(cat /run/secrets/mysql_root_password)\" -N -e "
-                            "\"SHOW TABLES FROM fikaso_store LIKE \\\"swarm_notes\\\"\"'")
-    assert "swarm_notes" in tables           # migrated once, and kept by a code-only rollback
+    assert "swarm_notes" in sql(nodes, "SHOW TABLES FROM fikaso_store")   # migrated once, kept by the rollback
+
+
+def sql(nodes, query: str) -> str:
+    """A query as MySQL's root, in its task on the database node (node1)."""
+    return manager(nodes, "docker exec -i $(docker ps -q --filter label=com.docker.swarm.service.name=fikaso_mysql) "
+                          "sh -c 'mysql -uroot -p\"$(cat /run/secrets/mysql_root_password)\" -N' <<'SQL'\n"
+                          f"{query};\nSQL")
+
+
+def test_a_backup_and_a_restore_on_the_swarm(nodes):
+    """Backups live on the database node; a restore puts every web node's panel in maintenance meanwhile."""
+    made = fab("-f", nodes["config"], "backup.now", "--database=fikaso_store", timeout=600)
+    assert made.returncode == 0, made.stdout + made.stderr
+    backup_id = manager(nodes, "ls /srv/fikaso/backups | grep -v partial | sort | tail -n 1").strip()
+    listed = fab("-f", nodes["config"], "backup.list")
+    assert listed.returncode == 0 and backup_id in listed.stdout, listed.stdout + listed.stderr
+    sql(nodes, "DROP TABLE fikaso_store.swarm_notes")
+    restored = fab("-f", nodes["config"], "backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes",
+                   timeout=600)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "swarm_notes" in sql(nodes, "SHOW TABLES FROM fikaso_store")
+    for node in nodes["nodes"]:            # every node's panel is out of maintenance again
+        assert page(node["http_port"], STORE) == 200, node["alias"]
 
 
 def test_scaling_up_and_down_under_load_fails_no_request(nodes):
