@@ -5,7 +5,7 @@ trip, and the database logins read just before the databases step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import archive, records
 from ..commands import database, php_image, release, server
@@ -14,18 +14,12 @@ from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
 from ..facts import database_logins, stack
 from ..layout import SECRETS_HASH_FILE
-from ..plan import Action, Known, Outcome, Step, changed, unchanged
-from ..secrets import Secrets, database_name
-from .shared import StackRun, make_bundle, proxy_config
+from ..plan import Action, Outcome, Step, changed, unchanged
+from ..secrets import database_name
+from .shared import SetupRequest, StackRun, make_bundle, proxy_config, site_checks
 
 @dataclass
-class SetupRun(StackRun):
-    settings: Settings
-    secrets: Secrets
-    actor: records.Actor
-    release_id: str = field(default_factory=release.new_release_id)
-    known: Known = field(default_factory=Known)
-    _bundle: archive.Archive | None = None
+class SetupRun(SetupRequest, StackRun):
 
     def bundle(self) -> archive.Archive:
         """The stack bundle for this server (made once; it depends on the settings and the app uid)."""
@@ -160,17 +154,7 @@ def services(run: SetupRun) -> Outcome:
 
 
 def check_sites(run: SetupRun) -> Outcome:
-    actions = []
-    for site in run.settings.sites:
-        path = release.health_path(site.name)
-
-        def silent(result, site=site, path=path) -> Exception:
-            return FikasoError(
-                f"{site.domain} does not answer through the proxy ({path}): "
-                f"{(result.stderr or result.stdout).strip()[-300:] or 'no response'}",
-                f"Look at `fab logs --service={site.name}_nginx` and `fab status`")
-        actions.append(Action(f"checking {site.domain}", release.check_site_script(run.layout, site.domain, path),
-                              failure=silent))
+    actions = site_checks(run.settings, run.layout, "Look at `fab logs --service={name}_nginx` and `fab status`")
     return unchanged(f"{len(actions)} sites answer through the proxy", *actions)
 
 

@@ -2,16 +2,30 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import archive, bundle, swarm_stack
+from .. import archive, bundle, records, swarm_stack
 from ..commands import certbot, lock, php_image, proxy, release
 from ..commands.compose import NETWORK
 from ..config import PANELS, Settings
+from ..errors import FikasoError
 from ..facts import StackFacts
 from ..layout import Layout
 from ..plan import Action, Known, Outcome, changed, unchanged
-from ..secrets import database_name
+from ..secrets import Secrets, database_name
+
+
+@dataclass
+class SetupRequest:
+    """What a `fab setup` is given, on one VPS or a swarm; its facts arrive in `known`."""
+
+    settings: Settings
+    secrets: Secrets
+    actor: records.Actor
+    release_id: str = field(default_factory=release.new_release_id)
+    known: Known = field(default_factory=Known)
+    _bundle: archive.Archive | None = None
 
 
 class StackRun:
@@ -39,6 +53,22 @@ def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outco
         return unchanged(summary)
     return changed(summary, Action("checking and installing the proxy configuration", proxy.apply_script(layout, proxy.config_id(text)),
                                    stdin=text.encode()))
+
+
+def site_checks(settings: Settings, layout: Layout, fix: str, on: str | None = None) -> list[Action]:
+    """Ask the proxy (on a swarm: every edge node's) for each site's health page; `fix` says where to
+    look when one does not answer ({name} is the site's)."""
+    actions = []
+    for site in settings.sites:
+        path = release.health_path(site.name)
+
+        def silent(result, site=site, path=path) -> Exception:
+            return FikasoError(
+                f"{site.domain} does not answer through the proxy ({path}){' on an edge node' if on else ''}: "
+                f"{(result.stderr or result.stdout).strip()[-300:] or 'no response'}", fix.format(name=site.name))
+        actions.append(Action(f"checking {site.domain}{' on every edge node' if on else ''}",
+                              release.check_site_script(layout, site.domain, path), failure=silent, on=on))
+    return actions
 
 
 def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ they go live, so a request served on any node finds the release another node's n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import archive, records
 from ..commands import database, php_image, proxy, release, server, swarm
@@ -16,20 +16,14 @@ from ..config import PANELS, ROLES, Node, Settings, Site
 from ..errors import FikasoError
 from ..facts import Cluster, StackFacts, SwarmNode, cluster, database_logins, stack, swarm_node
 from ..layout import SECRETS_HASH_FILE, Layout
-from ..plan import Action, Known, Outcome, Step, changed, unchanged
-from ..secrets import Secrets
+from ..plan import Action, Outcome, Step, changed, unchanged
 from ..swarm_stack import FILE_NAME, ROLE_LABEL, STACK
-from .shared import make_bundle
+from .shared import SetupRequest, make_bundle, site_checks
 
 
 @dataclass
-class SwarmSetupRun:
-    settings: Settings
-    secrets: Secrets
-    actor: records.Actor
-    release_id: str = field(default_factory=release.new_release_id)
-    known: Known = field(default_factory=Known)
-    _bundle: archive.Archive | None = None
+class SwarmSetupRun(SetupRequest):
+    """A setup of every node of fikaso.nodes; `known` holds each node's facts by host name."""
 
     @property
     def layout(self) -> Layout:
@@ -298,17 +292,8 @@ def catch_up(run: SwarmSetupRun) -> Outcome:
 
 
 def check_sites(run: SwarmSetupRun) -> Outcome:
-    actions = []
-    for site in run.settings.sites:
-        path = release.health_path(site.name)
-
-        def silent(result, site=site, path=path) -> Exception:
-            return FikasoError(
-                f"{site.domain} does not answer through the proxy ({path}) on an edge node: "
-                f"{(result.stderr or result.stdout).strip()[-300:] or 'no response'}",
-                f"Look at `fab status` and the logs of {STACK}_{site.name}_nginx (docker service logs)")
-        actions.append(Action(f"checking {site.domain} on every edge node",
-                              release.check_site_script(run.layout, site.domain, path), failure=silent, on="edge"))
+    actions = site_checks(run.settings, run.layout, f"Look at `fab status` and the logs of {STACK}_{{name}}_nginx "
+                          "(docker service logs on the primary)", on="edge")
     edges = len(run.settings.with_role("edge"))
     return unchanged(f"{len(actions)} sites answer through the proxy on {edges} edge node(s)", *actions)
 
