@@ -66,9 +66,10 @@ def dry(c) -> bool:
 def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """The runner for the target host; with --plan or -R it prints actions instead of running them."""
     if settings.swarm:
-        raise FikasoError("This task does not run on a swarm yet (fikaso.nodes is set): only `fab setup` does",
-                          "Run it against one VPS (a configuration without nodes:), or follow README "
-                          "\"More than one VPS\" for what works on a swarm today")
+        raise FikasoError("This task does not run on a swarm yet (fikaso.nodes is set)",
+                          "On a swarm, setup, deploy, rollback, releases, status, scale and the backup.* tasks "
+                          "work today (README, \"More than one VPS\"); run this one against one VPS, a "
+                          "configuration without nodes:")
     return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
 
 
