@@ -23,9 +23,7 @@ def address_lines(node: Node) -> list[str]:
 
 
 def init_script(node: Node) -> str:
-    return "\n".join([*address_lines(node),
-                      'docker swarm init --advertise-addr "$address" >/dev/null',
-                      "echo \"node=$(docker info --format '{{.Swarm.NodeID}}')\""])
+    return "\n".join([*address_lines(node), 'docker swarm init --advertise-addr "$address" >/dev/null'])
 
 
 def join_request(token: str, manager_address: str) -> bytes:

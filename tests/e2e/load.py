@@ -209,7 +209,7 @@ class StrictLoad:
 
     def check(self, start: float, end: float, *, switched: float | None = None, new: str | None = None,
               old: set[str] | frozenset[str] = frozenset(), bound: float = 1.0, name: str = "the change",
-              min_rate: float = 100) -> str:
+              min_rate: float = 100, max_gap: float = 0.5) -> str:
         """Assert zero failures, latency within `bound`, coverage of [start, end], and, after
         `switched`, only the `new` release. Returns the report line (print it)."""
         line = self.report(start, end, name)
@@ -222,7 +222,7 @@ class StrictLoad:
         assert starts and starts[0] <= start and starts[-1] >= end, f"{line}; load did not span the whole change"
         inside = [t for t in starts if start <= t <= end]
         gaps = [b - a for a, b in zip([start, *inside], [*inside, end])]
-        assert max(gaps) <= 0.5, f"{line}; no request started for {max(gaps):.2f} s during the change"
+        assert max(gaps) <= max_gap, f"{line}; no request started for {max(gaps):.2f} s during the change"
         assert len(window) / max(end - start, 1e-9) >= min_rate, f"{line}; the load fell below {min_rate} requests/s"
         if self.context is not None:
             assert any(r.tls for r in window) and any(not r.tls for r in window), line

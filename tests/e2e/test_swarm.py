@@ -108,8 +108,9 @@ STORE = "store.fikaso.test"
 # The strict check, at the smallest load it allows (16 clients offering 100 requests/s) and with the
 # fault tests' 2 s latency bound: three nested VPSs on two cores, their traffic crossing two overlay
 # hops, serve about 105 requests/s when idle, and the deploys, installs and setups the tests make run
-# on the same cores. The achieved rate may dip to 50/s; every other part of the check is as strict.
-SWARM_BOUNDS = {"bound": 2.0, "min_rate": 50}
+# on the same cores. The achieved rate may dip to 50/s and requests may all be waiting for up to 1 s;
+# no request may fail, and a switch must be a clean cut from one release to the other.
+SWARM_BOUNDS = {"bound": 2.0, "min_rate": 50, "max_gap": 1.0}
 
 
 def swarm_load(nodes) -> StrictLoad:
@@ -291,8 +292,15 @@ def test_losing_a_web_node_under_load_fails_no_request_through_the_proxies_that_
     print(figure(f"the loss of node3, through node1's proxy, one client: {first.summary()}"))
     assert first.answers and not first.failures, first.summary()
     figure(f"node loss: node3 down and the store replicas rescheduled {end - start:.1f} s after it died")
-    tasks = manager(nodes, "docker service ps fikaso_store_panel --filter desired-state=running --format '{{.Node}}'")
-    assert "node3" not in tasks and len(tasks.split()) == 2
+    deadline = time.monotonic() + CONVERGED_SECONDS
+    while time.monotonic() < deadline:     # a replica that moved may still be settling
+        tasks = manager(nodes, "docker service ps fikaso_store_panel --filter desired-state=running "
+                               "--format '{{.Node}} {{.CurrentState}}'")
+        running = [line.split()[0] for line in tasks.splitlines() if " Running " in f"{line} "]
+        if len(running) == 2:
+            break
+        time.sleep(0.5)
+    assert "node3" not in running and len(running) == 2, tasks
     status = fab("-f", nodes["config"], "status")
     assert status.returncode == 0, status.stderr
     assert re.search(r"\d of \d nodes up; down: node3$", status.stdout, re.M), status.stdout
