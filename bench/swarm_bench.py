@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -30,7 +31,6 @@ EXAMPLE = ROOT / "examples" / "laravel-app"
 
 
 def fab(*args: str, env: dict | None = None) -> float:
-    import os
     started = time.monotonic()
     result = subprocess.run([*FAB, *args], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, **(env or {})})

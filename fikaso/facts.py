@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from .config import PANELS, Node
+from .config import PANELS
 from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .plan import Fact, Values
 from .shell import q
 from .commands import backup as backup_commands
 from .commands import certbot, cron, database, php_image, release
 from .commands.compose import NETWORK, SERVICES, SITES, compose
-from .commands.swarm import DEPLOYED_HASH_FILE, address_lines, services_line
+from .commands.swarm import DEPLOYED_HASH_FILE, default_address_lines, services_line
 from .commands import lock
 
 
@@ -340,7 +340,7 @@ def swarm_node() -> Fact[SwarmNode]:
         "echo \"state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)\"",
         "echo \"node=$(docker info --format '{{.Swarm.NodeID}}' 2>/dev/null || true)\"",
         "echo \"manager=$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null || true)\"",
-        *address_lines(Node(host="", roles=frozenset())),
+        *default_address_lines(),
         'echo "address=$address"',
         "if command -v curl >/dev/null; then echo curl=yes; fi",
     ]

@@ -102,7 +102,7 @@ class Action:
     stream: bool = False            # show the script's output lines as they come (-v)
     reads: tuple[Fact, ...] = ()
     failure: Callable[[Any], Exception] | None = None   # given the Result
-    on: str | None = None           # on a group of hosts: only those with this role (None: every host)
+    on: str | None = None           # on a group of hosts: only those with this role, or this one (None: all)
     # stdin taken from another host: the output of a script run there (role or host name, script)
     stdin_from: tuple[str, str] | None = None
 

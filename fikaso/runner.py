@@ -5,8 +5,8 @@ every decision depends on them, but each action is printed instead of run: the p
 the run, action for action.
 
 On a group of hosts (the VPSs of a swarm) an action runs on each host in parallel, or only on
-the hosts with the role it names, or the host it names (`Action.on`). Steps decide from the first host's facts (`read`),
-or from every host's when they ask (`Step.each`).
+the hosts with the role it names, or the host it names (`Action.on`). Steps decide from the first
+host's facts (`read`), from the first with a role's (`Step.on`), or from every host's (`Step.each`).
 """
 from __future__ import annotations
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .commands.compose import SERVICES, SITES
+from .config import ROLES
 from .facts import Backup, CertificateFacts, Cluster, StackFacts
 from .layout import Layout
+from .swarm_stack import ROLE_LABEL
 from .tables import table
 
 
@@ -27,18 +29,18 @@ def render_status(facts: StackFacts, layout: Layout) -> str:
 def render_swarm_status(cluster: Cluster, tasks: list[tuple[str, str, str]], live: dict[str, str]) -> str:
     """The swarm as its first manager sees it: each node and whether it is up, each service's tasks and
     where they run, each site's live release; a lost database node said first and plainly."""
-    roles = ("manager", "database", "web", "edge")
+    def roles(node: dict) -> list[str]:
+        return [role for role in ROLES if node["labels"].get(ROLE_LABEL.format(role=role)) == "true"]
     nodes = sorted(cluster.nodes.values(), key=lambda n: n["host"])
     rows = []
     for node in nodes:
         if node["state"] != "ready":
-            held = [r for r in roles if node["labels"].get(f"fikaso.{r}") == "true"]
-            if "database" in held:
+            if "database" in roles(node):
                 rows.append(f"THE DATABASE NODE {node['host']} IS {node['state'].upper()}: MySQL and its volume live "
                             "there, so the panels cannot reach their databases until it is back. Bring that VPS back; "
                             "its data is on its disk.")
     rows += [table(("NODE", "ROLES", "STATE", "ADDRESS"),
-                   [(n["host"], ", ".join(r for r in roles if n["labels"].get(f"fikaso.{r}") == "true") or "-",
+                   [(n["host"], ", ".join(roles(n)) or "-",
                      n["state"] if n["state"] == "ready" else n["state"].upper(), n["address"]) for n in nodes]), ""]
     where: dict[str, list[str]] = {}
     for service, node, state in tasks:

@@ -9,7 +9,6 @@ and an edge node.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +109,3 @@ def down(log=print) -> None:
     SWARM_CONFIG.unlink(missing_ok=True)
     log("node VPSs removed")
 
-
-def describe(details: dict) -> str:
-    return json.dumps(details, indent=2)

@@ -25,7 +25,7 @@ def up(c, fresh=False, nodes=1):
     if nodes == 1:
         print(json.dumps(vps.up(settings_of(c).images, fresh=fresh), indent=2))
     else:
-        print(sandbox_nodes.describe(sandbox_nodes.up(settings_of(c).images, nodes, fresh=fresh)))
+        print(json.dumps(sandbox_nodes.up(settings_of(c).images, nodes, fresh=fresh), indent=2))
 
 
 @fikaso_task(local="remove the local test VPSs and everything on them")
@@ -38,7 +38,7 @@ def down(c):
 @fikaso_task(help={"nodes": "describe the node VPSs of `sandbox.up --nodes` instead"})
 def info(c, nodes=False):
     """Print the running test VPS's SSH host, port, user, key, known_hosts and HTTP(S) ports as JSON."""
-    print(sandbox_nodes.describe(sandbox_nodes.info()) if nodes else json.dumps(vps.info(), indent=2))
+    print(json.dumps(sandbox_nodes.info() if nodes else vps.info(), indent=2))
 
 
 @fikaso_task(local="start the test ACME server inside the local test VPS")

@@ -17,8 +17,11 @@ SWARM_PORT = 2377
 
 def address_lines(node: Node) -> list[str]:
     """Leave in $address the address other nodes reach this one at."""
-    if node.address:
-        return [f"address={q(node.address)}"]
+    return [f"address={q(node.address)}"] if node.address else default_address_lines()
+
+
+def default_address_lines() -> list[str]:
+    """Leave in $address the address of this node's default route ("" if it has none)."""
     return ["address=$({ ip -4 route get 1.1.1.1 2>/dev/null || true; } | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p')"]
 
 

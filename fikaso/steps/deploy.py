@@ -377,7 +377,8 @@ def finish(run: SiteRun) -> Outcome:
     keep = run.settings.keep_releases
     doomed = release.prune_candidates(run.state.complete_releases() + [run.release_id], keep,
                                       {run.release_id, run.state.live})
-    prune = release.prune_script(run.layout, run.name, doomed, image=_release_image(run) if run.panel else "")
+    prune = release.prune_script(run.layout, run.name, doomed, image=_release_image(run) if run.panel and run.swarm
+                                 else "")
     record = "\n".join([
         records.record_script(run.layout, run.name, deploy_record(run, "ok", len(pending_migrations(run))),
                               run.audit("ok", release=run.release_id, commit=run.commit)),
@@ -444,10 +445,12 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
             # on one node sends its real path to PHP-FPM on another. It is pruned with the old releases.
             actions.append(Action("switching every node back",
                                   "\n".join(_switched_back(run, run.release_id, run.state.live))))
-        elif run.swarm:     # no node ever served it
-            actions.append(Action("removing the release from every node", cmd("rm", "-rf", release, f"{release}.partial")))
-        else:
-            lines.append(cmd("rm", "-rf", release, f"{release}.partial"))
+        else:   # one VPS: activation switched back; a swarm that failed before its switch: no node served it
+            remove = cmd("rm", "-rf", release, f"{release}.partial")
+            if run.swarm:
+                actions.append(Action("removing the release from every node", remove))
+            else:
+                lines.append(remove)
     migrated = len(pending_migrations(run)) if "install" in done else 0
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
@@ -461,7 +464,7 @@ def _switched_back(run: SiteRun, failed_release: str, previous: str) -> list[str
     current = run.layout.current(run.name)
     back = release.switch_back_lines(run.layout, run.name, previous or None)
     return [f"if [ \"$(readlink {q(current)})\" = {q('releases/' + failed_release)} ]; then",
-            *(f"  {line}" for line in back), "fi"] if run.swarm else []
+            *(f"  {line}" for line in back), "fi"]
 
 
 # ---- rollback ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..facts import database_logins, stack
 from ..layout import SECRETS_HASH_FILE
 from ..plan import Action, Outcome, Step, changed, unchanged
 from ..secrets import database_name
-from .shared import SetupRequest, StackRun, make_bundle, proxy_config, site_checks
+from .shared import SetupRequest, StackRun, check_base_folder, make_bundle, proxy_config, site_checks
 
 @dataclass
 class SetupRun(SetupRequest, StackRun):
@@ -50,12 +50,7 @@ def docker(run: SetupRun) -> Outcome:
 
 def folders(run: SetupRun) -> Outcome:
     facts = run.facts
-    if facts.base_state == "readonly" or (facts.base_state == "missing" and not facts.sudo and
-                                          not facts.parent_writable):
-        raise FikasoError(
-            f"User {facts.user} cannot create or write {run.layout.base} on the server",
-            f"Create it once as root: sudo install -d -o {facts.user} -g {facts.user} {run.layout.base}, "
-            "or set fikaso.base_dir in fabric.yaml to a folder the user owns")
+    check_base_folder(facts, run.layout)
     if not facts.folders_missing:
         return unchanged(str(run.layout.base))
     return changed(str(run.layout.base), Action("creating the folders", server.folders_script(run.layout, facts)))

@@ -55,6 +55,16 @@ def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outco
                                    stdin=text.encode()))
 
 
+def check_base_folder(facts: StackFacts, layout: Layout, where: str = "the server") -> None:
+    """The deploy user must be able to create or write the base folder; else say how to make it."""
+    if facts.base_state == "readonly" or (facts.base_state == "missing" and not facts.sudo and
+                                          not facts.parent_writable):
+        raise FikasoError(
+            f"User {facts.user} cannot create or write {layout.base} on {where}",
+            f"Create it once as root: sudo install -d -o {facts.user} -g {facts.user} {layout.base}, "
+            "or set fikaso.base_dir in fabric.yaml to a folder the user owns")
+
+
 def site_checks(settings: Settings, layout: Layout, fix: str, on: str | None = None) -> list[Action]:
     """Ask the proxy (on a swarm: every edge node's) for each site's health page; `fix` says where to
     look when one does not answer ({name} is the site's)."""

@@ -18,7 +18,7 @@ from ..facts import Cluster, StackFacts, SwarmNode, cluster, database_logins, st
 from ..layout import SECRETS_HASH_FILE, Layout
 from ..plan import Action, Outcome, Step, changed, unchanged
 from ..swarm_stack import FILE_NAME, ROLE_LABEL, STACK
-from .shared import SetupRequest, make_bundle, site_checks
+from .shared import SetupRequest, check_base_folder, make_bundle, site_checks
 
 
 @dataclass
@@ -93,11 +93,7 @@ def folders(run: SwarmSetupRun) -> Outcome:
     actions = []
     for node in run.nodes:
         facts = run.facts(node)
-        if facts.base_state == "readonly" or (facts.base_state == "missing" and not facts.sudo
-                                              and not facts.parent_writable):
-            raise FikasoError(f"User {facts.user} cannot create or write {run.layout.base} on {node.host}",
-                              f"Create it once as root there: sudo install -d -o {facts.user} -g {facts.user} "
-                              f"{run.layout.base}")
+        check_base_folder(facts, run.layout, node.host)
         if facts.folders_missing:
             actions.append(Action(f"creating the folders on {node.host}", server.folders_script(run.layout, facts),
                                   on=node.host))
