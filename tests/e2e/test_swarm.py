@@ -288,7 +288,7 @@ def test_losing_a_web_node_under_load_fails_no_request_through_the_proxies_that_
         # connect timeout, and requests in flight there TCP keepalive (about 5 s), before nginx
         # tries another node.
         print(laravel_said(nodes, second.check)(start, end, name="the loss of node3, through node2's proxy",
-                                                **{**SWARM_BOUNDS, "bound": 6.0}))
+                                                **{**SWARM_BOUNDS, "bound": 6.0, "min_rate": 25}))
     print(figure(f"the loss of node3, through node1's proxy, one client: {first.summary()}"))
     assert first.answers and not first.failures, first.summary()
     figure(f"node loss: node3 down and the store replicas rescheduled {end - start:.1f} s after it died")
