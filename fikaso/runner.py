@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,8 @@ class Runner:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     planning: bool = False
     _in_steps: bool = False
+    _line_open: bool = False      # a step's "name ..." printed on a terminal, its end not yet
+    _print_lock: threading.Lock = field(default_factory=threading.Lock)
     _guard: Callable[[Action], Action] | None = None
 
     @classmethod
@@ -103,9 +106,14 @@ class Runner:
         indent = "    " if self._in_steps else ""
         echo = (lambda line: print(f"{indent}{line}", file=self.out, flush=True)) if action.stream else None
 
+        hosts = self.hosts_for(action.on)
+        progress = self._progress(action.label, len(hosts))
+
         def one(host: Host) -> Result:
+            begun = time.monotonic()
             result = host.executor.run(action.full_script, label=action.label, stdin=action.stdin,
                                        check=False, echo=echo)
+            progress(host.name, time.monotonic() - begun, result.exit_code == 0)
             if action.reads and self.planning:   # the plan shows the action; its reads happen for real
                 facts = host.reader.run(facts_script(action.reads), label="reading the server's state").stdout
             else:
@@ -117,7 +125,24 @@ class Runner:
                     raise DiskFull(action.label, result.stderr + result.stdout)
                 raise (action.failure(done) if action.failure else None) or RemoteError(action.label, done)
             return done
-        return self._each(one, self.hosts_for(action.on))
+        return self._each(one, hosts)
+
+    def _progress(self, label: str, count: int) -> Callable[[str, float, bool], None]:
+        """Within steps, an action on several hosts says when each host is done with it (a step's
+        own line comes only once every host is)."""
+        if count < 2 or not self._in_steps or self.planning:
+            return lambda *_: None
+        finished = []
+
+        def report(host: str, seconds: float, ok: bool) -> None:
+            with self._print_lock:
+                finished.append(host)
+                if self._line_open:      # the step's "..." on a terminal: progress goes below it
+                    print(file=self.out)
+                    self._line_open = False
+                print(f"    {host}: {label} {'done' if ok else 'FAILED'} in {seconds:.1f} s "
+                      f"({len(finished)}/{count})", file=self.out, flush=True)
+        return report
 
     def _relayed(self, action: Action) -> bytes:
         """The output of `stdin_from`'s script on its host, through this machine (hosts do not reach
@@ -197,6 +222,7 @@ class Runner:
             lead = "\r" if out.isatty() and not self.planning else ""
             if lead:
                 print(f"{prefix} ...", file=out, end="", flush=True)
+                self._line_open = True
             begun = time.monotonic()
             try:
                 try:
@@ -211,10 +237,12 @@ class Runner:
                         self.run(action)
                     outcome = self.step(step, context)
             except BaseException as error:
+                self._line_open = False
                 print(f"{lead}{prefix} FAILED after {time.monotonic() - begun:.1f} s", file=out, flush=True)
                 if cleanup is not None:
                     self._clean_up(cleanup(context, [s.name for s in steps[:number - 1]], error))
                 raise
+            self._line_open = False
             word = "FAILED" if outcome.failed else "changed" if outcome.changed else "ok"
             detail = outcome.text()
             print(f"{lead}{prefix} {word:<7} {time.monotonic() - begun:5.1f} s{'  ' + detail if detail else ''}",

@@ -93,3 +93,15 @@ def test_a_step_can_read_its_facts_on_every_host():
     context = Context()
     group.steps("t", [Step("s", lambda ctx: unchanged(str(ctx.known["one"])), reads=(fact,), each=True)], context)
     assert context.known["one"] == {"a": "1", "b": "2"}
+
+
+def test_an_action_on_several_hosts_says_when_each_host_is_done():
+    out = io.StringIO()
+    group = Runner.group([("n1", FactServer({}), ("web",)), ("n2", FactServer({}), ("web",))], out=out)
+    step = Step("install", lambda ctx: changed("on 2 nodes", Action("installing", "echo i")))
+    group.steps("deploy", [step], Context())
+    lines = out.getvalue().splitlines()
+    progress = [line for line in lines if line.startswith("    ")]
+    assert sorted(line.split(":")[0].strip() for line in progress) == ["n1", "n2"]
+    assert progress[-1].endswith("(2/2)") and "installing done in" in progress[0]
+    assert lines.index(progress[-1]) < next(i for i, line in enumerate(lines) if "install " in line and "changed" in line)
