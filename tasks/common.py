@@ -67,7 +67,7 @@ def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runn
     """The runner for the target host; with --plan or -R it prints actions instead of running them."""
     if settings.swarm:
         raise FikasoError("This task does not run on a swarm yet (fikaso.nodes is set)",
-                          "On a swarm, setup, deploy, rollback, releases, status, scale and the backup.* tasks "
+                          "On a swarm, setup, deploy, rollback, releases, status, scale, certs.* and backup.* tasks "
                           "work today (README, \"More than one VPS\"); run this one against one VPS, a "
                           "configuration without nodes:")
     return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
@@ -150,11 +150,17 @@ def sites_of(settings, panel: str | None, allow_all: bool) -> list:
     return [settings.panel(panel)]
 
 
-def artisan(settings, panel: str | None, *args: str) -> Action:
-    """`php artisan ARGS` in the live release of a panel, its output streamed."""
+def laravel_panel(settings, panel: str | None):
+    """The panel named, which must be one with a Laravel app (not the static landing site)."""
     (site,) = sites_of(settings, panel, allow_all=False)
     if site.name not in fikaso_config.PANELS:
         raise FikasoError(f"The {site.name} site is static and has no Laravel app", "Pick a panel: admin, store or website")
+    return site
+
+
+def artisan(settings, panel: str | None, *args: str) -> Action:
+    """`php artisan ARGS` in the live release of a panel, its output streamed."""
+    site = laravel_panel(settings, panel)
     return Action(f"php artisan {' '.join(args)}", artisan_script(Layout(settings.base_dir), site.name, *args),
                   stream=True)
 
