@@ -43,6 +43,7 @@ class Site:
     domain: str
     port: int
     source: Path
+    health: str = "/"        # the page a deploy asks before and after the switch
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,11 @@ def _text(section: Mapping[str, Any], key: str, where: str) -> str:
     return value.strip()
 
 
+# Laravel 11 and later answer /up (bootstrap/app.php: ->withRouting(health: '/up')).
+DEFAULT_HEALTH = "/up"
+_HEALTH = re.compile(r"^/[A-Za-z0-9/._~-]*$")
+
+
 def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
     section = _mapping(raw, where)
     domain = _text(section, "domain", where).lower()
@@ -138,7 +144,12 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
     source = Path(_text(section, "source", where)).expanduser()
     if not source.is_absolute():
         source = root / source
-    return Site(name=name, domain=domain, port=port, source=source)
+    health = section.get("health", DEFAULT_HEALTH if name in PANELS else "/")
+    if not isinstance(health, str) or not _HEALTH.match(health):
+        raise _invalid(f"{where}.health", f"is not a path on the site: {health!r}",
+                       f"Give the path of a page that answers 2xx when the app works, such as {DEFAULT_HEALTH} "
+                       "(letters, digits and / . _ ~ - only)")
+    return Site(name=name, domain=domain, port=port, source=source, health=health)
 
 
 def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:

@@ -26,6 +26,21 @@ def wait_healthy_lines(probe: str, seconds: int) -> list[str]:
     ]
 
 
+def wait_page_lines(probe: str, seconds: int) -> list[str]:
+    """Run `probe` (a `wget -S` of a page) until the page answers 2xx, for at most `seconds`: leaves
+    healthy=yes; or healthy=missing at once if it answers 404 (an app without that route does not grow
+    one while we wait); else healthy=no. Redirects are followed; a 5xx or no answer is asked again."""
+    return [
+        "healthy=no",
+        f"deadline=$((SECONDS + {seconds}))",
+        "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
+        f"  code=$({probe} 2>&1 | awk '/^  HTTP\\//{{code = $2}} END {{print code}}')",
+        "  case \"$code\" in 2??) healthy=yes; break ;; 404) healthy=missing; break ;; esac",
+        "  sleep 0.5",
+        "done",
+    ]
+
+
 def write_lines(path, text: str) -> list[str]:
     """Replace a file whole: a reader never sees half of it."""
     return [f"printf '%s' {q(text)} > {q(str(path) + '.tmp')}", cmd("mv", "-f", f"{path}.tmp", path)]

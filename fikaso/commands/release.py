@@ -15,7 +15,7 @@ from typing import Mapping
 from .. import archive
 from ..config import PANELS, PREVIEW_OFFSET, Site
 from ..layout import APP_ROOT, RELEASE_FILE, SOURCE_HASH_FILE, Layout
-from ..shell import cmd, q, wait_healthy_lines
+from ..shell import cmd, q, wait_page_lines
 from . import php_image, swarm
 from .compose import exec_in, task_container
 
@@ -189,8 +189,8 @@ def switch_script(layout: Layout, site: str, release_id: str) -> str:
     return "\n".join(switch_lines(layout, site, release_id))
 
 
-def health_path(site: str) -> str:
-    return "/up" if site in PANELS else "/"
+# What a check says when the health page answered 404: the app has no such route.
+NO_HEALTH_ROUTE = "the health page answered 404 Not Found"
 
 
 def check_site_script(layout: Layout, domain: str, path: str) -> str:
@@ -202,10 +202,16 @@ def check_site_script(layout: Layout, domain: str, path: str) -> str:
                    f"http://127.0.0.1:8080{path}")
 
 
+def live_probe(layout: Layout, site: Site) -> str:
+    """The site's health page through the proxy, its answer's status lines on stderr (wait_page_lines)."""
+    return exec_in(layout, "nginx_proxy", "wget", "-q", "-S", "-O", "/dev/null", "--header", f"Host: {site.domain}",
+                   f"http://127.0.0.1:8080{site.health}")
+
+
 def preview_probe(layout: Layout, site: Site) -> str:
     """The candidate release's health page, through the site's own nginx and PHP-FPM."""
-    return exec_in(layout, f"{site.name}_nginx", "wget", "-q", "-O", "/dev/null",
-                   f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}{health_path(site.name)}")
+    return exec_in(layout, f"{site.name}_nginx", "wget", "-q", "-S", "-O", "/dev/null",
+                   f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}{site.health}")
 
 
 def activate_script(layout: Layout, site: Site, release_id: str, previous: str | None,
@@ -223,7 +229,6 @@ def activate_script(layout: Layout, site: Site, release_id: str, previous: str |
     """
     folder = layout.site(site.name)
     back = switch_back_lines(layout, site.name, previous)
-    live_probe = check_site_script(layout, site.domain, health_path(site.name))
     candidate = php_image.candidate(site.name) if image else None
     undo_image = [*php_image.route_lines(layout, site.name, None, None),
                   *php_image.remove_candidate_lines(site.name)] if image else []
@@ -232,12 +237,12 @@ def activate_script(layout: Layout, site: Site, release_id: str, previous: str |
         *(php_image.route_lines(layout, site.name, None, candidate) if image else []),
         cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
         cmd("mv", "-T", f"{folder}/next.tmp", f"{folder}/next"),
-        *wait_healthy_lines(preview_probe(layout, site), HEALTH_SECONDS),
+        *wait_page_lines(preview_probe(layout, site), HEALTH_SECONDS),
         cmd("rm", "-f", f"{folder}/next"),
         *failed(undo_image, "failed before the switch"),
         *(php_image.route_lines(layout, site.name, candidate, None) if image else []),
         *switch_lines(layout, site.name, release_id),
-        *wait_healthy_lines(live_probe, SWITCH_CHECK_SECONDS),
+        *wait_page_lines(live_probe(layout, site), SWITCH_CHECK_SECONDS),
         *failed([*back, *undo_image], "failed after the switch: switched back"),
         *(php_image.settle_lines(layout, site.name, q(image)) if image else []),
     ])
@@ -246,6 +251,7 @@ def activate_script(layout: Layout, site: Site, release_id: str, previous: str |
 def failed(undo: list[str], why: str) -> list[str]:
     """Unless $healthy is yes: undo, say why, exit UNHEALTHY."""
     return ["if [ \"$healthy\" != yes ]; then", *(f"  {line}" for line in undo),
+            f"  if [ \"$healthy\" = missing ]; then echo {q(NO_HEALTH_ROUTE)} >&2; fi",
             f"  echo {q(why)} >&2", f"  exit {UNHEALTHY}", "fi"]
 
 
@@ -267,7 +273,7 @@ def node_activate_script(layout: Layout, site: Site, release_id: str, previous: 
 
     def only_here(service: str, probe: str, seconds: int) -> list[str]:
         return [f"if [ -n \"$({task_container(service)})\" ]; then",
-                *(f"  {line}" for line in wait_healthy_lines(probe, seconds)), "else healthy=yes; fi"]
+                *(f"  {line}" for line in wait_page_lines(probe, seconds)), "else healthy=yes; fi"]
     return "\n".join([
         f"if [ ! -d {q(layout.release(site.name, release_id))} ]; then echo {q(missing)} >&2; exit 1; fi",
         cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
@@ -276,7 +282,7 @@ def node_activate_script(layout: Layout, site: Site, release_id: str, previous: 
         cmd("rm", "-f", f"{folder}/next"),
         *failed([], "failed before the switch"),
         *switch_lines(layout, site.name, release_id),
-        *only_here("nginx_proxy", check_site_script(layout, site.domain, health_path(site.name)), SWITCH_CHECK_SECONDS),
+        *only_here("nginx_proxy", live_probe(layout, site), SWITCH_CHECK_SECONDS),
         *failed(switch_back_lines(layout, site.name, previous), "failed after the switch: switched back"),
     ])
 

@@ -247,8 +247,19 @@ def switch(run: SiteRun) -> Outcome:
         if result.exit_code != release.UNHEALTHY:
             return None
         live = f"{previous} stays live" if previous else "no release is live"
+        path = run.site.health
+        if release.NO_HEALTH_ROUTE in result.stderr:
+            panel = run.name in PANELS
+            route = (f"Give the app the route (Laravel 11+: ->withRouting(health: '{path}') in bootstrap/app.php; "
+                     f"older Laravel: Route::get('{path}', fn () => 'ok'); in routes/web.php), or set "
+                     if panel else f"Add the page {path} to the site, or set ")
+            return Unhealthy(
+                f"Release {target} of {run.name} has no health page: {path} answered 404 Not Found, so Fikaso "
+                f"cannot tell whether it works; {live}",
+                f"{route}fikaso.{'panels.' + run.name if panel else 'landing'}.health in fabric.yaml to a path it "
+                "answers with 2xx, then deploy again")
         return Unhealthy(
-            f"Release {target} of {run.name} failed its health check ({release.health_path(run.name)} did not "
+            f"Release {target} of {run.name} failed its health check ({path} did not "
             f"answer 2xx: {result.stderr.strip() or 'no answer'}); {live}",
             f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why")
     if run.swarm:

@@ -70,7 +70,7 @@ def site_checks(settings: Settings, layout: Layout, fix: str, on: str | None = N
     look when one does not answer ({name} is the site's)."""
     actions = []
     for site in settings.sites:
-        path = release.health_path(site.name)
+        path = site.health
 
         def silent(result, site=site, path=path) -> Exception:
             return FikasoError(

@@ -25,6 +25,13 @@ def with_failing_health(app: Path) -> Path:
     return app
 
 
+def without_health_route(app: Path) -> Path:
+    """As an app from before Laravel 11, whose skeleton has no /up route."""
+    routes = app / "routes" / "web.php"
+    routes.write_text(routes.read_text().replace("Route::get('/up', [PanelController::class, 'up']);\n", ""))
+    return app
+
+
 def with_migration(app: Path, name: str, body: str) -> Path:
     (app / "database" / "migrations" / f"{name}.php").write_text(
         "<?php\n\nuse Illuminate\\Database\\Migrations\\Migration;\n\n"

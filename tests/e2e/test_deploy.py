@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from fikaso.commands import release
+
 from . import apps
 from .helpers import FAB, ROOT, curl, fab, fab_timed, server_snapshot, ssh
 from .load import StrictLoad, fetch_https
@@ -110,6 +112,25 @@ def test_a_release_failing_its_health_check_never_goes_live(deployed, v1, scratc
     assert live(deployed) == before and version(page(deployed)) == "v1"
     assert not lock_held(deployed)
     assert audit_tail(deployed)["result"] == "failed"
+
+
+def test_an_app_without_its_health_route_fails_at_once_saying_how_to_add_one(deployed, v1, scratch):
+    before = live(deployed)
+    bare = apps.without_health_route(apps.variant(scratch, "noroute"))
+    result = deploy_store(bare)
+    assert result.returncode == 1
+    assert "has no health page: /up answered 404 Not Found" in result.stderr, result.stderr
+    assert "Route::get('/up', fn () => 'ok');" in result.stderr and "fikaso.panels.store.health" in result.stderr
+    # It failed at the first answer, not after waiting out the 15 s a health check may take.
+    waited = float(re.search(r"switch +FAILED after ([\d.]+) s", result.stdout).group(1))
+    assert waited < release.HEALTH_SECONDS / 2, result.stdout
+    assert live(deployed) == before and version(page(deployed)) == "v1"
+    # The setting points the check at a page the app has.
+    elsewhere = fab("deploy", "--panel=store", env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(bare),
+                                                    "FABRIC_FIKASO_PANELS_STORE_HEALTH": "/"})
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert version(page(deployed)) == "noroute"
+    assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
 
 
 def test_a_failing_migration_aborts_before_the_switch(deployed, v1, scratch):

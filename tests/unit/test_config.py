@@ -44,6 +44,20 @@ def test_bad_domain_names_the_key_and_value():
     assert "fikaso.panels.store.domain" in message and "'store_fikaso'" in message
 
 
+def test_each_panel_is_checked_at_up_unless_it_says_otherwise():
+    settings = load_settings(shipped_section(), root=ROOT)
+    assert settings.panel("store").health == "/up" and settings.landing.health == "/"
+    section = shipped_section()
+    section["panels"]["store"]["health"] = "/health/ready"
+    assert load_settings(section, root=ROOT).panel("store").health == "/health/ready"
+
+
+@pytest.mark.parametrize("value", ["up", "/up here", "/up;reboot", 7])
+def test_a_health_path_that_is_no_plain_path_is_named(value):
+    message = broken(lambda s: s["panels"]["store"].update(health=value))
+    assert "fikaso.panels.store.health" in message and "/up" in message
+
+
 def test_duplicate_domains():
     message = broken(lambda s: s["panels"]["store"].update(domain="admin.fikaso.test"))
     assert "same domain" in message

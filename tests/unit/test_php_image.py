@@ -10,7 +10,7 @@ from fikaso.layout import Layout
 from .helpers import ROOT, shipped_section
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
-STORE = Site("store", "store.fikaso.test", 8082, Path("/src"))
+STORE = Site("store", "store.fikaso.test", 8082, Path("/src"), health="/up")
 CANDIDATE = "fikaso_store_panel_next"
 
 

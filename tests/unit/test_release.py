@@ -66,19 +66,19 @@ def test_site_check_asks_the_proxy_with_the_domain_as_host():
         "--header 'Host: store.fikaso.test' http://127.0.0.1:8080/up")
 
 
-STORE = Site("store", "store.fikaso.test", 8082, Path("/src"))
+STORE = Site("store", "store.fikaso.test", 8082, Path("/src"), health="/up")
 
 
 def test_activate_checks_the_release_on_the_preview_port_before_switching():
     lines = release.activate_script(LAYOUT, STORE, "2", "1").splitlines()
     assert lines[:2] == ["ln -sfn releases/2 /srv/fikaso/panels/store/next.tmp",
                          "mv -T /srv/fikaso/panels/store/next.tmp /srv/fikaso/panels/store/next"]
-    preview = [i for i, line in enumerate(lines) if "store_nginx wget -q -O /dev/null http://127.0.0.1:9082/up" in line]
+    preview = [i for i, line in enumerate(lines) if "store_nginx wget -q -S -O /dev/null http://127.0.0.1:9082/up" in line]
     switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
     assert preview and preview[0] < switch
     failed = lines.index("  echo 'failed before the switch' >&2")
-    assert lines[failed - 1:failed + 3] == ["if [ \"$healthy\" != yes ]; then", "  echo 'failed before the switch' >&2",
-                                            "  exit 4", "fi"]
+    assert lines[failed - 2:failed + 3] == ["if [ \"$healthy\" != yes ]; then", MISSING,
+                                            "  echo 'failed before the switch' >&2", "  exit 4", "fi"]
     assert failed < switch
 
 
@@ -86,17 +86,21 @@ def test_activate_switches_back_when_the_site_fails_through_the_proxy():
     lines = release.activate_script(LAYOUT, STORE, "2", "1").splitlines()
     switch = lines.index(release.switch_lines(LAYOUT, "store", "2")[1])
     after = lines[switch:]
-    assert any("nginx_proxy wget -q -O - --header 'Host: store.fikaso.test' http://127.0.0.1:8080/up" in line for line in after)
-    assert after[-6:] == ["if [ \"$healthy\" != yes ]; then",
-                          *(f"  {line}" for line in release.switch_lines(LAYOUT, "store", "1")),
+    assert any("nginx_proxy wget -q -S -O /dev/null --header 'Host: store.fikaso.test' http://127.0.0.1:8080/up" in line
+               for line in after)
+    assert after[-7:] == ["if [ \"$healthy\" != yes ]; then",
+                          *(f"  {line}" for line in release.switch_lines(LAYOUT, "store", "1")), MISSING,
                           "  echo 'failed after the switch: switched back' >&2", "  exit 4", "fi"]
 
 
 def test_activate_of_a_first_release_removes_the_link_on_failure():
     landing = Site("landing", "fikaso.test", 8084, Path("/src"))
     lines = release.activate_script(LAYOUT, landing, "2", None).splitlines()
-    assert lines[-4] == "  rm -f /srv/fikaso/landing/current"
-    assert any("landing_nginx wget -q -O /dev/null http://127.0.0.1:9084/ " in line for line in lines)
+    assert lines[-5] == "  rm -f /srv/fikaso/landing/current"
+    assert any("landing_nginx wget -q -S -O /dev/null http://127.0.0.1:9084/ " in line for line in lines)
+
+
+MISSING = f"  if [ \"$healthy\" = missing ]; then echo '{release.NO_HEALTH_ROUTE}' >&2; fi"
 
 
 def test_prune_keeps_the_newest_and_never_the_live_or_previous():
