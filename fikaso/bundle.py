@@ -28,6 +28,7 @@ def context(settings: Settings) -> dict:
     return {
         "panels": [{"name": s.name, "domain": s.domain, "port": s.port} for s in settings.panels],
         "landing": {"domain": settings.landing.domain, "port": settings.landing.port},
+        "swarm": settings.swarm,
     }
 
 
@@ -46,7 +47,8 @@ def render_proxy(context: Mapping, tls_domains: Iterable[str], config_id: str = 
     health page answers `config_id` (fikaso/commands/proxy.py)."""
     sites = [*context["panels"], {"name": "landing", **context["landing"]}]
     tls = sorted(set(tls_domains) & {site["domain"] for site in sites})
-    return _environment().get_template("proxy.conf.j2").render(sites=sites, tls_sites=tls, config_id=config_id)
+    return _environment().get_template("proxy.conf.j2").render(sites=sites, tls_sites=tls, config_id=config_id,
+                                                              swarm=context.get("swarm", False))
 
 
 def env_file(values: Mapping[str, str]) -> str:

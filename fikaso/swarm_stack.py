@@ -11,7 +11,10 @@ each service gains a `deploy:` section saying where it runs and how it is update
 - the proxy: one task on every edge node, with ports 80 and 443 published on the node itself
   (host mode), stopped before its replacement starts (they could not both hold the ports);
 - every update is health-checked, one task at a time, the new task started first where it can be,
-  and undone by Swarm if the new one fails (`failure_action: rollback`).
+  and undone by Swarm if the new one fails (`failure_action: rollback`);
+- one service more, `acme`: certbot runs on the node labelled fikaso.certificates (the primary) and
+  writes its challenges there; this nginx serves them to every edge node's proxy, so that a challenge
+  is answered whichever node the ACME server reaches.
 
 Services are reached by DNS round robin (`endpoint_mode: dnsrr`), not a virtual IP: the nginx
 configs already resolve names per request (resolver 127.0.0.11), so each request goes to a task that
@@ -29,6 +32,7 @@ import yaml
 from .config import PROJECT_ROOT
 
 STACK = "fikaso"              # the stack's name: its services are fikaso_<service>
+ACME = "acme"                 # the service that serves the primary's certificate challenges
 COMPOSE_FILE = PROJECT_ROOT / "stack" / "compose.yaml"
 FILE_NAME = "swarm.yaml"
 DROPPED_KEYS = ("container_name", "depends_on", "restart", "ports")
@@ -105,6 +109,13 @@ def swarm_form(compose_text: str, env: Mapping[str, str], stack_dir: PurePosixPa
             service["sysctls"] = KEEPALIVE
         service["deploy"] = _deploy(name, replicas)
         services[name] = service
+    # The nginx image's own config serves /usr/share/nginx/html on port 80.
+    services[ACME] = {"image": env["FIKASO_NGINX_IMAGE"], "networks": ["fikaso"],
+                      "volumes": [f"{env['FIKASO_BASE']}/acme:/usr/share/nginx/html:ro"],
+                      "logging": source["services"]["nginx_proxy"]["logging"],
+                      "deploy": {"replicas": 1, "endpoint_mode": "dnsrr",
+                                 "placement": {"constraints": [constraint("certificates")]},
+                                 "restart_policy": {"condition": "any", "delay": "5s"}}}
     network = next(iter(source["networks"].values()))["name"]
     return {
         "version": "3.8",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .commands.compose import SERVICES, SITES
+from .commands.swarm import SWARM_SERVICES
 from .config import ROLES
 from .facts import Backup, CertificateFacts, Cluster, StackFacts
 from .layout import Layout
@@ -47,7 +48,7 @@ def render_swarm_status(cluster: Cluster, tasks: list[tuple[str, str, str]], liv
         where.setdefault(service, []).append(f"{node} ({state.split(' ')[0].lower()})")
     rows.append(table(("SERVICE", "TASKS", "RUNNING ON"),
                       [(name, cluster.services.get(f"fikaso_{name}", "absent"), ", ".join(sorted(where.get(name, [])))
-                        or "-") for name in SERVICES]))
+                        or "-") for name in SWARM_SERVICES]))
     rows.append("")
     rows.append(table(("SITE", "LIVE RELEASE"), [(site, live.get(site, "none")) for site in SITES]))
     down = [n["host"] for n in nodes if n["state"] != "ready"]

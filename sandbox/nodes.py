@@ -17,14 +17,17 @@ from typing import Mapping
 
 import yaml
 
+from fikaso.commands.compose import NETWORK as STACK_NETWORK
 from fikaso.errors import FikasoError
 
 from .local import run, succeeds
-from .vps import CONTAINER, DOCKER_FIX, STATE_DIR, Box, client_key, ready_images, ssh_config_text
+from .vps import CONTAINER, DOCKER_FIX, STATE_DIR, Box, client_key, ready_images, ssh_config_text, start_acme
+from .vps import acme_point as acme_point_in
 
 NODES_DIR = STATE_DIR / "nodes"
 NETWORK = f"{CONTAINER}-nodes"
 SWARM_CONFIG = STATE_DIR / "swarm.yaml"
+ACME_DIR = NODES_DIR / "acme"
 MAX_NODES = 5
 
 
@@ -47,9 +50,23 @@ def roles(number: int) -> list[str]:
 
 def config_text(count: int) -> str:
     nodes = [{"host": box(n).name, "roles": roles(n)} for n in range(1, count + 1)]
+    certificates = {"ca_bundle": str((ACME_DIR / "ca.pem").relative_to(STATE_DIR.parent))}
     return ("# Written by `fab sandbox.up --nodes=N`: the test VPSs as a swarm. Use it with\n"
             f"# `fab -f {SWARM_CONFIG.relative_to(STATE_DIR.parent)} TASK`; it is read over fabric.yaml.\n"
-            + yaml.safe_dump({"fikaso": {"nodes": nodes}}, sort_keys=False))
+            "# The certificates come from the nodes' own test ACME server (`fab sandbox.acme --nodes`).\n"
+            + yaml.safe_dump({"fikaso": {"nodes": nodes, "certificates": certificates}}, sort_keys=False))
+
+
+def acme_up(log=print) -> dict:
+    """pebble inside node1, on the stack's overlay network (made by `fab setup`): every domain resolves
+    to node1, unless acme_point says otherwise."""
+    first = info()["nodes"][0]
+    return {**start_acme(box(1), STACK_NETWORK, first["address"], ACME_DIR, log), "nodes": info()["nodes"]}
+
+
+def acme_point(domain: str, number: int | None) -> None:
+    """Make `domain` resolve, for the nodes' pebble, to node `number` (None: back to node1)."""
+    acme_point_in(domain, info()["nodes"][number - 1]["address"] if number else None, box(1))
 
 
 def up(image_names: Mapping[str, str], count: int, log=print, fresh: bool = False) -> dict:

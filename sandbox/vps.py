@@ -290,29 +290,36 @@ def acme_up(log=print) -> dict:
     info()  # a clear error when no sandbox runs
     gateway = run(in_vps("docker", "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}",
                          NETWORK), what="Finding the stack's network in the sandbox", fix=ACME_FIX).strip()
-    running = subprocess.run(in_vps("docker", "inspect", "--format", "{{.State.Running}}", ACME_CONTAINER),
+    return start_acme(BOX, NETWORK, gateway, ACME_DIR, log)
+
+
+def start_acme(box: Box, network: str, answer: str, out_dir: Path, log=print) -> dict:
+    """pebble in `box`'s Docker engine on `network` (started unless it runs), every domain resolving
+    to `answer`; its API's CA and its root written to `out_dir`."""
+    inside = lambda *argv: ["docker", "exec", box.name, *argv]  # noqa: E731
+    running = subprocess.run(inside("docker", "inspect", "--format", "{{.State.Running}}", ACME_CONTAINER),
                              capture_output=True, text=True, check=False).stdout.strip()
     if running != "true":
-        subprocess.run(in_vps("docker", "rm", "--force", ACME_CONTAINER), capture_output=True, check=False)
-        run(in_vps("docker", "run", "--detach", "--name", ACME_CONTAINER, "--network", NETWORK,
-                   "--network-alias", "pebble", "--env", f"ANSWER_IPV4={gateway}", images.ACME_IMAGE),
+        subprocess.run(inside("docker", "rm", "--force", ACME_CONTAINER), capture_output=True, check=False)
+        run(inside("docker", "run", "--detach", "--name", ACME_CONTAINER, "--network", network,
+                   "--network-alias", "pebble", "--env", f"ANSWER_IPV4={answer}", images.ACME_IMAGE),
             what="Starting the test ACME server (pebble)", fix=ACME_FIX)
-    api = in_vps("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--cacert", "/pebble/ca.pem")
-    BOX.wait("ACME server", lambda: succeeds([*api, "https://localhost:14000/dir"]))
-    ACME_DIR.mkdir(parents=True, exist_ok=True)
-    files = {"ca_bundle": ACME_DIR / "ca.pem", "root": ACME_DIR / "root.pem"}
-    files["ca_bundle"].write_text(run(in_vps("docker", "exec", ACME_CONTAINER, "cat", "/pebble/ca.pem"),
+    api = inside("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--cacert", "/pebble/ca.pem")
+    box.wait("ACME server", lambda: succeeds([*api, "https://localhost:14000/dir"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"ca_bundle": out_dir / "ca.pem", "root": out_dir / "root.pem"}
+    files["ca_bundle"].write_text(run(inside("docker", "exec", ACME_CONTAINER, "cat", "/pebble/ca.pem"),
                                       what="Reading the ACME API's CA", fix=ACME_FIX))
     # pebble makes new roots at every start: read the current one.
     files["root"].write_text(run([*api, "https://localhost:15000/roots/0"], what="Reading pebble's root",
                                  fix=ACME_FIX))
-    log(f"ACME server {ACME_DIRECTORY} answers; every domain resolves to the VPS ({gateway})")
+    log(f"ACME server {ACME_DIRECTORY} answers; every domain resolves to {answer}")
     return {"directory": ACME_DIRECTORY, **{key: str(path) for key, path in files.items()}}
 
 
-def acme_point(domain: str, address: str | None) -> None:
-    """Make `domain` resolve, for pebble, to `address` (None: back to the VPS)."""
+def acme_point(domain: str, address: str | None, box: Box = BOX) -> None:
+    """Make `domain` resolve, for pebble, to `address` (None: back to the default)."""
     path, body = ("/add-a", {"host": f"{domain}.", "addresses": [address]}) if address else \
         ("/clear-a", {"host": f"{domain}."})
-    run(in_vps("docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--data", json.dumps(body),
+    run(["docker", "exec", box.name, "docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--data", json.dumps(body),
                f"http://localhost:8055{path}"), what=f"Pointing {domain} at {address or 'the VPS'}", fix=ACME_FIX)

@@ -10,7 +10,7 @@ from fikaso.remote import RemoteError
 from fikaso.steps import certs as steps
 from fikaso.views import render_certificates
 
-from .common import fikaso_task, open_runner, settings_of, target_host
+from .common import fikaso_task, open_primary_runner, open_runner, open_swarm_runner, settings_of, target_host
 
 
 def _domains(settings, domain):
@@ -22,6 +22,11 @@ def _domains(settings, domain):
                           f"Use one of: {', '.join(known)} (set in fabric.yaml under fikaso.panels and "
                           "fikaso.landing)")
     return [domain.lower()]
+
+
+def open_certbot_runner(c, settings, plan: bool = False):
+    """Where certbot keeps the certificates: the VPS, or on a swarm its primary."""
+    return open_primary_runner(c, settings, plan) if settings.swarm else open_runner(c, settings, plan)
 
 
 @fikaso_task(help={"domain": "only this domain (default: every panel's and the landing site's domain)",
@@ -41,8 +46,14 @@ def issue(c, domain=None, staging=False, plan=False):
     domains = _domains(settings, domain)
     check_ca_bundle(settings.certificates)
     server = ACME_SERVERS["letsencrypt-staging"] if staging else settings.certificates.acme_server
-    run = steps.IssueRun(settings=settings, domains=domains, server=server, seed=target_host(c, settings))
-    outcomes = open_runner(c, settings, plan).steps("certs.issue", steps.issue_steps(run), run)
+    if settings.swarm:
+        primary = settings.primary.host
+        run = steps.SwarmIssueRun(settings=settings, domains=domains, server=server, seed=primary, where=primary)
+        runner = open_swarm_runner(c, settings, plan)
+    else:
+        run = steps.IssueRun(settings=settings, domains=domains, server=server, seed=target_host(c, settings))
+        runner = open_runner(c, settings, plan)
+    outcomes = runner.steps("certs.issue", steps.issue_steps(run), run)
     error = steps.failures_error(run, outcomes)
     if error is not None:
         raise error
@@ -53,7 +64,7 @@ def status(c):
     """Show each domain's certificate on the VPS: issuer, expiry, days left; and the renewal schedule."""
     settings = settings_of(c)
     domains = [site.domain for site in settings.sites]
-    (found,) = open_runner(c, settings).read(facts.certificates(Layout(settings.base_dir), domains))
+    (found,) = open_certbot_runner(c, settings).read(facts.certificates(Layout(settings.base_dir), domains))
     print(render_certificates(found, datetime.now(timezone.utc)))
 
 
@@ -66,9 +77,9 @@ def renew(c, plan=False):
     """
     settings = settings_of(c)
     try:
-        open_runner(c, settings, plan).run(Action("renewing the certificates",
-                                                  certbot.renew_script(Layout(settings.base_dir), force=True),
-                                                  stream=True))
+        open_certbot_runner(c, settings, plan).run(Action("renewing the certificates",
+                                                          certbot.renew_script(Layout(settings.base_dir), force=True),
+                                                          stream=True))
     except RemoteError as error:
         raise FikasoError(str(error), "The proxy still serves the certificates it had. Fix the cause shown "
                           "above and run `fab certs.renew` again") from None

@@ -41,11 +41,14 @@ def info(c, nodes=False):
     print(json.dumps(sandbox_nodes.info() if nodes else vps.info(), indent=2))
 
 
-@fikaso_task(local="start the test ACME server inside the local test VPS")
-def acme(c):
+@fikaso_task(local="start the test ACME server inside the local test VPS",
+             help={"nodes": "start it inside node1 of `sandbox.up --nodes`, for the swarm, instead"})
+def acme(c, nodes=False):
     """Start the test ACME server (pebble) inside the test VPS, for `fab certs.issue` there.
 
     Run it after `fab setup`. fabric.yaml's certificates section already points at it; the root
-    that signs its certificates is written to .sandbox/acme/root.pem (for curl --cacert).
+    that signs its certificates is written to .sandbox/acme/root.pem (for curl --cacert). With
+    --nodes, it runs in node1 on the swarm's network, every domain resolving to node1, and its
+    files go to .sandbox/nodes/acme/ (which .sandbox/swarm.yaml names).
     """
-    print(json.dumps(vps.acme_up(), indent=2))
+    print(json.dumps(sandbox_nodes.acme_up() if nodes else vps.acme_up(), indent=2))

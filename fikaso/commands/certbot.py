@@ -13,7 +13,7 @@ from ..config import Settings
 from ..errors import telling_lines
 from ..layout import Layout
 from ..shell import cmd, q
-from .compose import compose
+from .compose import NETWORK, compose
 from .lock import certs_lock_file, flock_lines
 
 CA_BUNDLE = "fikaso-acme-ca.pem"     # in certificates/, where certbot's container sees it
@@ -33,12 +33,20 @@ def ca_bundle_script(layout: Layout, present: bool) -> str:
     return f"cat > {q(path)}" if present else f"rm -f {q(path)}"
 
 
+def _certbot(layout: Layout, settings: Settings, *argv: str) -> str:
+    """certbot in a one-off container: the stack's certbot service, or on a swarm (no Compose project)
+    the same container made by hand, on the stack's network, as the deploy user."""
+    ca = ["-e", f"REQUESTS_CA_BUNDLE=/etc/letsencrypt/{CA_BUNDLE}"] if settings.certificates.ca_bundle else []
+    if not layout.swarm:
+        return compose(layout, "run", "--rm", "--no-deps", "-T", *ca, *argv)
+    return " ".join([cmd("docker", "run", "--rm", "--network", NETWORK), '--user "$(id -u):$(id -g)"',
+                     cmd("--volume", f"{layout.certificates}:/etc/letsencrypt",
+                         "--volume", f"{layout.acme_webroot}:/var/www/acme", *ca, settings.images["certbot"], *argv[1:])])
+
+
 def issue_script(layout: Layout, settings: Settings, domain: str, server: str) -> str:
     certificates = settings.certificates
     renewal = layout.certificates / "renewal" / f"{domain}.conf"
-    run = ["run", "--rm", "--no-deps", "-T"]
-    if certificates.ca_bundle is not None:
-        run += ["-e", f"REQUESTS_CA_BUNDLE=/etc/letsencrypt/{CA_BUNDLE}"]
     contact = ["--email", certificates.email] if certificates.email else ["--register-unsafely-without-email"]
     certbot = ["certbot", "certonly", "--webroot", "--webroot-path", "/var/www/acme", "--cert-name", domain,
                "--domain", domain, "--server", server, "--non-interactive", "--agree-tos", *contact,
@@ -48,8 +56,27 @@ def issue_script(layout: Layout, settings: Settings, domain: str, server: str) -
         # A certificate from another ACME server (staging, say) is replaced now, not at its expiry.
         f"if [ -f {q(renewal)} ] && ! grep -qxF {q('server = ' + server)} {q(renewal)}; "
         "then again=--force-renewal; else again=--keep-until-expiring; fi",
-        compose(layout, *run, *certbot) + ' "$again"',
+        _certbot(layout, settings, *certbot) + ' "$again"',
     ])
+
+
+# ---- a swarm's edge nodes: a copy of the primary's live certificates --------------------------
+
+def digest_command() -> str:
+    """Run in the certificates folder: a checksum of every live certificate and key, the same on two
+    nodes that serve the same ones."""
+    return "cat live/*/fullchain.pem live/*/privkey.pem 2>/dev/null | sha256sum | cut -c1-64"
+
+
+def send_script(layout: Layout) -> str:
+    """The live certificates and keys as a tar on stdout, links followed: an edge node needs the files
+    nginx reads, not certbot's history or account."""
+    return cmd("tar", "-C", layout.certificates, "-c", "-h", "live")
+
+
+def receive_script(layout: Layout) -> str:
+    """Unpack them into this node's certificates folder. The proxy reads them only when it reloads."""
+    return f"mkdir -p {q(layout.certificates)} && tar -x -C {q(layout.certificates)}"
 
 
 def renew_script(layout: Layout, force: bool) -> str:

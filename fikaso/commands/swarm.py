@@ -7,12 +7,15 @@ import json
 from ..config import PANELS, Node
 from ..layout import APP_ROOT, Layout
 from ..shell import cmd, q, wait_healthy_lines
-from ..swarm_stack import FILE_NAME, ROLE_LABEL, STACK
-from .compose import NETWORK, NGINX_SERVICES, task_container
+from ..swarm_stack import ACME, FILE_NAME, ROLE_LABEL, STACK
+from .compose import NETWORK, NGINX_SERVICES, SERVICES, task_container
 
 DEPLOYED_HASH_FILE = ".swarm-deployed-sha256"
 CONVERGE_SECONDS = 300
 SWARM_PORT = 2377
+
+
+SWARM_SERVICES = (*SERVICES, ACME)   # the stack's services on a swarm: one more, see swarm_stack.py
 
 
 def address_lines(node: Node) -> list[str]:

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from ..commands import certbot, cron
 from ..config import Settings
 from ..errors import FikasoError
-from ..facts import cron_entry, stack
+from ..facts import cluster, cron_entry, stack
+from ..layout import Layout
 from ..plan import Action, Known, Outcome, Step, changed, failed, unchanged
-from .shared import StackRun, make_bundle, proxy_config
+from ..swarm_stack import ACME, STACK
+from .shared import StackRun, edge_certificates, edge_proxies, make_bundle, proxy_config
 
 
 @dataclass
@@ -23,6 +25,25 @@ class IssueRun(StackRun):
     server: str
     seed: str                      # the host's name, for the renewal schedule's minute
     known: Known = field(default_factory=Known)
+    where: str | None = None       # the host certbot runs on (None: the only one)
+
+    @property
+    def served(self) -> set[str]:
+        """The domains with a certificate, where certbot keeps them."""
+        return self.facts.certificates
+
+
+@dataclass
+class SwarmIssueRun(IssueRun):
+    """On a swarm: certbot runs on the primary, and every edge node gets a copy of its certificates."""
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.settings.base_dir, swarm=True)
+
+    @property
+    def served(self) -> set[str]:
+        return self.known["stack"][self.settings.primary.host].certificates
 
 
 def check_stack(run: IssueRun) -> Outcome:
@@ -35,16 +56,20 @@ def check_stack(run: IssueRun) -> Outcome:
     if proxy_service is None or not proxy_service.healthy:
         raise FikasoError("The proxy (nginx_proxy) is not running on the server, so it cannot answer the ACME "
                           "server's challenges", "Run `fab setup` (it starts it), then `fab certs.issue` again")
+    return check_stack_ca(run)
+
+
+def check_stack_ca(run: IssueRun) -> Outcome:
     ca = run.settings.certificates.ca_bundle
     place = Action("placing the ACME server's CA bundle", certbot.ca_bundle_script(run.layout, ca is not None),
-                   stdin=ca.read_bytes() if ca is not None else None)
+                   stdin=ca.read_bytes() if ca is not None else None, on=run.where)
     return unchanged(f"proxy healthy; ACME server {run.server}", place)
 
 
 def certificate(domain: str) -> Step:
     def decide(run: IssueRun) -> Outcome:
         get = Action(f"getting a certificate for {domain}",
-                     certbot.issue_script(run.layout, run.settings, domain, run.server), check=False)
+                     certbot.issue_script(run.layout, run.settings, domain, run.server), check=False, on=run.where)
 
         def judge(results) -> Outcome:
             result = results[0]
@@ -66,14 +91,29 @@ def renewal(run: IssueRun) -> Outcome:
     line = certbot.renewal_line(run.layout, run.seed)
     if run.known["cron"] == line:
         return unchanged("twice a day, by cron")
-    return changed("twice a day, by cron", Action("scheduling renewal", cron.install_script(line, certbot.MARKER)))
+    return changed("twice a day, by cron", Action("scheduling renewal", cron.install_script(line, certbot.MARKER),
+                                                  on=run.where))
+
+
+def check_swarm(run: SwarmIssueRun) -> Outcome:
+    if f"{STACK}_{ACME}" not in run.known["cluster"].services:
+        raise FikasoError("The stack on the swarm has no acme service (an older Fikaso set it up), so no edge "
+                          "node's proxy could answer the ACME server's challenges",
+                          "Run `fab setup`, then `fab certs.issue` again")
+    return check_stack_ca(run)
 
 
 def issue_steps(run: IssueRun) -> list[Step]:
     read_stack = lambda run: (stack(run.layout),)  # noqa: E731  (read again after the certificates)
+    renew = Step("renewal", renewal, reads=(cron_entry(certbot.MARKER),), on=run.where)
+    if isinstance(run, SwarmIssueRun):
+        return [Step("stack", check_swarm, reads=lambda run: (cluster(run.layout),), on=run.where),
+                *(certificate(d) for d in run.domains),
+                Step("certificates", lambda run: edge_certificates(run.settings, run.layout, run.known["stack"]),
+                     reads=read_stack, each=True),
+                Step("proxy", lambda run: edge_proxies(run.settings, run.layout, run.known["stack"])), renew]
     return [Step("stack", check_stack, reads=read_stack), *(certificate(d) for d in run.domains),
-            Step("proxy", proxy_step, reads=read_stack),
-            Step("renewal", renewal, reads=(cron_entry(certbot.MARKER),))]
+            Step("proxy", proxy_step, reads=read_stack), renew]
 
 
 def failures_error(run: IssueRun, outcomes: list[Outcome]) -> FikasoError | None:
@@ -81,7 +121,7 @@ def failures_error(run: IssueRun, outcomes: list[Outcome]) -> FikasoError | None
     failures = [o.info for o in outcomes if o.failed and o.info]
     if not failures:
         return None
-    served = sorted(run.facts.certificates & {site.domain for site in run.settings.sites})
+    served = sorted(run.served & {site.domain for site in run.settings.sites})
     parts = [f"{domain} ({kind + ': ' if kind else ''}{detail})" for domain, kind, detail in failures]
     first_domain, first_kind, _ = failures[0]
     return FikasoError(

@@ -1,9 +1,11 @@
-"""What setup and certs.issue share: the stack bundle both compare with the server's, and the proxy step."""
+"""What setup and certs.issue share: the stack bundle both compare with the server's, and the proxy steps
+(one VPS, and every edge node of a swarm with its copy of the certificates)."""
 from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from .. import archive, bundle, records, swarm_stack
 from ..commands import certbot, lock, php_image, proxy, release
@@ -119,3 +121,32 @@ def make_bundle(settings: Settings, uid: str, secrets_version: str = "") -> arch
             (dest / swarm_stack.FILE_NAME).write_text(form)
         # The bundle is built here from known files: ship all of it, its compose .env included.
         return archive.tree(dest, excluded_prefixes=(), excluded_names=frozenset())
+
+
+def edge_certificates(settings: Settings, layout: Layout, facts: Mapping[str, StackFacts]) -> Outcome:
+    """Every edge node gets a copy of the live certificates certbot keeps on the primary, before its
+    proxy's config names them (`fab setup` and `fab certs.issue`; cron's renewals send theirs through
+    Swarm, see stack/bin/fikaso-certs)."""
+    primary = settings.primary
+    want = facts[primary.host].certificates_hash
+    actions = [Action(f"copying the certificates to {node.host}", certbot.receive_script(layout), on=node.host,
+                      stdin_from=(primary.host, certbot.send_script(layout)))
+               for node in settings.with_role("edge") if node != primary and facts[node.host].certificates_hash != want]
+    domains = len(facts[primary.host].certificates)
+    return changed(f"{domains} certificate(s) copied to {len(actions)} edge node(s)", *actions) if actions else \
+        unchanged(f"{domains} certificate(s) on every edge node")
+
+
+def edge_proxies(settings: Settings, layout: Layout, facts: Mapping[str, StackFacts]) -> Outcome:
+    """The proxy's config on every edge node (HTTPS for the primary's certificates), checked with
+    nginx -t there before it goes live."""
+    certificates = facts[settings.primary.host].certificates
+    text = proxy.render(settings, certificates)
+    edges = [n for n in settings.with_role("edge") if facts[n.host].proxy_hash != proxy.sha256(text)]
+    actions = [Action(f"checking and installing the proxy configuration on {node.host}",
+                      proxy.apply_script(layout, proxy.config_id(text)), stdin=text.encode(), on=node.host)
+               for node in edges]
+    https = sorted(certificates & {site.domain for site in settings.sites})
+    summary = f"HTTPS for {', '.join(https)}" if https else "HTTP only"
+    return changed(f"{summary}, on {len(actions)} edge node(s)", *actions) if actions else \
+        unchanged(f"{summary}, on every edge node")

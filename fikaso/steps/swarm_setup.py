@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import archive, records
-from ..commands import database, php_image, proxy, release, server, swarm
-from ..commands.compose import SERVICES
+from ..commands import database, php_image, release, server, swarm
 from ..config import PANELS, ROLES, Node, Settings, Site
 from ..errors import FikasoError
 from ..facts import Cluster, StackFacts, SwarmNode, cluster, database_logins, stack, swarm_node
 from ..layout import SECRETS_HASH_FILE, Layout
 from ..plan import Action, Outcome, Step, changed, unchanged
 from ..swarm_stack import FILE_NAME, ROLE_LABEL, STACK
-from .shared import SetupRequest, check_base_folder, make_bundle, site_checks
+from .shared import SetupRequest, check_base_folder, edge_certificates, edge_proxies, make_bundle, site_checks
 
 
 @dataclass
@@ -150,6 +149,10 @@ def caught_up(run: SwarmSetupRun, node: Node) -> bool:
     return all(run.facts(node).live.get(site) == release_id for site, release_id in live.items())
 
 
+# Each role's label, and the primary's fikaso.certificates (where certbot runs and `acme` serves).
+LABELS = (*ROLES, "certificates")
+
+
 def labels(run: SwarmSetupRun) -> Outcome:
     """Each node's roles as labels (fikaso.web=true, ...), which place the services. A node that lacks
     a live release (one that joined now) gets only its database label here: the tasks that would serve
@@ -159,17 +162,18 @@ def labels(run: SwarmSetupRun) -> Outcome:
         node_id = run.member(node).node_id
         have = run.cluster.nodes.get(node_id, {}).get("labels", {})
         ready = caught_up(run, node)
-        for role in ROLES:
+        wanted = {*node.roles, *(["certificates"] if node == run.primary else [])}
+        for role in LABELS:
             label = ROLE_LABEL.format(role=role)
-            if role in node.roles and have.get(label) != "true" and (ready or role == "database"):
+            if role in wanted and have.get(label) != "true" and (ready or role in ("database", "certificates")):
                 changes.append((node_id, role, True))
-            elif role not in node.roles and label in have:
+            elif role not in wanted and label in have:
                 changes.append((node_id, role, False))
     configured = {run.member(node).node_id for node in run.nodes}
     (database_node,) = run.settings.with_role("database")
     for node_id, info in run.cluster.nodes.items():
         if node_id not in configured:    # left out of fikaso.nodes: no task of the stack stays there
-            changes += [(node_id, role, False) for role in ROLES if ROLE_LABEL.format(role=role) in info["labels"]]
+            changes += [(node_id, role, False) for role in LABELS if ROLE_LABEL.format(role=role) in info["labels"]]
         elif info["labels"].get(ROLE_LABEL.format(role="database")) == "true" and \
                 node_id != run.member(database_node).node_id:
             raise FikasoError(
@@ -208,24 +212,14 @@ def php(run: SwarmSetupRun) -> Outcome:
     return changed(f"{tag} built on {len(actions)} node(s)", *actions) if actions else unchanged(f"{tag} on every node")
 
 
-def proxy_step(run: SwarmSetupRun) -> Outcome:
-    """The proxy's config on every edge node, checked with nginx -t there before it goes live."""
-    text = proxy.render(run.settings, run.facts(run.primary).certificates)
-    edges = [n for n in run.settings.with_role("edge") if run.facts(n).proxy_hash != proxy.sha256(text)]
-    actions = [Action(f"checking and installing the proxy configuration on {node.host}",
-                      proxy.apply_script(run.layout, proxy.config_id(text)), stdin=text.encode(), on=node.host)
-               for node in edges]
-    return changed(f"on {len(actions)} edge node(s)", *actions) if actions else unchanged("on every edge node")
-
-
 def deploy_stack(run: SwarmSetupRun) -> Outcome:
     made = run.bundle()
     services = run.cluster.services
-    converged = len(services) == len(SERVICES) and all(
+    converged = len(services) == len(swarm.SWARM_SERVICES) and all(
         v.split(" ")[0].split("/")[0] == v.split(" ")[0].split("/")[-1] for v in services.values())
     if run.cluster.deployed == made.sha256 and converged:
-        return unchanged(f"{len(SERVICES)} services running")
-    return changed(f"{len(SERVICES)} services running",
+        return unchanged(f"{len(swarm.SWARM_SERVICES)} services running")
+    return changed(f"{len(swarm.SWARM_SERVICES)} services running",
                    Action(f"deploying the stack ({FILE_NAME}) and waiting for every task",
                           swarm.deploy_script(run.layout, made.sha256), on=run.primary.host))
 
@@ -304,7 +298,8 @@ def swarm_setup_steps(settings: Settings) -> list[Step]:
         Step("join", join, reads=each, each=True),
         Step("bundle", stack_bundle),
         Step("php image", php),
-        Step("proxy", proxy_step),
+        Step("certificates", lambda run: edge_certificates(run.settings, run.layout, run.known["stack"])),
+        Step("proxy", lambda run: edge_proxies(run.settings, run.layout, run.known["stack"])),
         Step("labels", labels, reads=each, each=True),
         Step("stack", deploy_stack, reads=lambda run: (cluster(run.layout),), each=True),
         Step("databases", databases, reads=lambda run: (database_logins(run.layout),), each=True),

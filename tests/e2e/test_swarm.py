@@ -6,11 +6,16 @@ own their three VPSs and start them blank; the one-VPS tests' VPS is not touched
 import http.client
 import json
 import re
+import socket
+import ssl
 import subprocess
 import threading
 import time
 
 import pytest
+from cryptography import x509
+
+from sandbox import nodes as sandbox_nodes
 
 from . import apps
 from .conftest import report
@@ -42,7 +47,6 @@ def nodes(request):
     if paused:
         subprocess.run(["docker", "unpause", vps.CONTAINER], capture_output=True)
     # Three idle stacks would slow every later test on a 2-core machine.
-    from sandbox import nodes as sandbox_nodes
     sandbox_nodes.down(log=lambda line: None)
 
 
@@ -92,7 +96,7 @@ def test_setup_again_changes_nothing(nodes):
 
 
 def test_tasks_that_do_not_run_on_a_swarm_yet_say_so(nodes):
-    result = fab("-f", nodes["config"], "certs.status")
+    result = fab("-f", nodes["config"], "db.status")
     assert result.returncode == 1 and "does not run on a swarm yet" in result.stderr, result.stderr
 
 
@@ -228,6 +232,61 @@ def test_a_backup_and_a_restore_on_the_swarm(nodes):
     assert "swarm_notes" in sql(nodes, "SHOW TABLES FROM fikaso_store")
     for node in nodes["nodes"]:            # every node's panel is out of maintenance again
         assert page(node["http_port"], STORE) == 200, node["alias"]
+
+
+def test_maintenance_takes_a_panel_down_and_up_on_every_node(nodes):
+    down = fab("-f", nodes["config"], "maintenance.on", "--panel=store")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert {page(node["http_port"], STORE) for node in nodes["nodes"]} == {503}
+    assert page(on(nodes, 1)["http_port"], "admin.fikaso.test") == 200
+    up = fab("-f", nodes["config"], "maintenance.off", "--panel=store")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert {page(node["http_port"], STORE) for node in nodes["nodes"]} == {200}
+
+
+def served_serial(node: dict, root: str, domain: str) -> int:
+    """The serial number of the certificate a node's proxy serves for `domain` (verified against `root`)."""
+    context = ssl.create_default_context(cafile=root)
+    with socket.create_connection(("127.0.0.1", node["https_port"]), timeout=10) as sock:
+        with context.wrap_socket(sock, server_hostname=domain) as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def test_certificates_reach_every_edge_node_whichever_node_answers_the_challenge(nodes):
+    """certbot runs on node1; store's domain points at node2, whose proxy fetches the challenge from node1
+    (the acme service). Every edge node then serves the same certificates, and a renewal (what cron
+    runs on node1) reaches the others through Swarm."""
+    started = fab("-f", nodes["config"], "sandbox.acme", "--nodes")
+    assert started.returncode == 0, started.stdout + started.stderr
+    root = json.loads(started.stdout[started.stdout.index("{"):])["root"]
+    sandbox_nodes.acme_point(STORE, 2)
+    try:
+        issued = fab("-f", nodes["config"], "certs.issue", timeout=900)
+        assert issued.returncode == 0, issued.stdout + issued.stderr
+        assert re.search(r"certificates +changed +4 certificate\(s\) copied to 2 edge node\(s\)", issued.stdout), \
+            issued.stdout
+        serials = {domain: {served_serial(node, root, domain) for node in nodes["nodes"]} for domain in DOMAINS}
+        assert all(len(found) == 1 for found in serials.values()), serials
+        redirect = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: {STORE}",
+                                   f"http://127.0.0.1:{on(nodes, 3)['http_port']}/"], capture_output=True, text=True)
+        assert redirect.stdout == "308"
+        renewed = fab("-f", nodes["config"], "certs.renew", timeout=900)
+        assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+        assert "the certificates reached the 2 other edge node(s)" in renewed.stdout + renewed.stderr, renewed.stdout
+        after = {node["alias"]: served_serial(node, root, STORE) for node in nodes["nodes"]}
+        assert len(set(after.values())) == 1 and set(after.values()) != serials[STORE], after
+        listed = fab("-f", nodes["config"], "certs.status")
+        assert listed.returncode == 0 and STORE in listed.stdout, listed.stdout + listed.stderr
+    finally:
+        sandbox_nodes.acme_point(STORE, None)
+        # HTTP only again, for the tests after this one.
+        for number in (1, 2, 3):
+            ssh(on(nodes, number), "rm -rf /srv/fikaso/certificates/live /srv/fikaso/certificates/archive "
+                                   "/srv/fikaso/certificates/renewal")
+        manager(nodes, "{ crontab -l | grep -v fikaso-certs | crontab - ; } || true")
+        again = fab("-f", nodes["config"], "setup", timeout=900)
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert page(on(nodes, 2)["http_port"], STORE) == 200
 
 
 def test_scaling_up_and_down_under_load_fails_no_request(nodes):

@@ -99,6 +99,14 @@ def test_only_domains_with_a_certificate_get_https():
     assert "not-ours" not in conf and conf.count("ssl_certificate ") == 1
 
 
+def test_on_a_swarm_every_proxy_gets_challenges_from_the_acme_service():
+    context = {**bundle.context(load_settings(shipped_section(), root=ROOT)), "swarm": True}
+    block = server_block(bundle.render_proxy(context, ["store.fikaso.test"]), "80", "store.fikaso.test")
+    assert "proxy_pass $acme_upstream;" in block and "/var/www/acme" not in block
+    one_vps = server_block(bundle.render_proxy({**context, "swarm": False}, []), "80", "store.fikaso.test")
+    assert "root /var/www/acme;" in one_vps and "acme_upstream" not in one_vps
+
+
 def test_rendering_is_deterministic(rendered):
     assert every_config() == rendered
 

@@ -130,3 +130,22 @@ def test_a_swarm_deploy_locks_records_and_migrates_on_the_primary_and_ships_the_
                        "docker build"):
         assert everywhere in on_primary and everywhere in elsewhere, everywhere
     assert "docker service update --detach=false --image" in on_primary and "docker compose" not in elsewhere
+
+
+def test_on_a_swarm_certbot_runs_on_the_primary_and_every_other_edge_node_gets_a_copy():
+    from fikaso.steps import certs
+    stack = "user=deploy\nuid=1000\ncertificate=store.fikaso.test\ncertificates_hash="
+    servers = {"n1": FactServer({"cluster": "service=fikaso_acme 1/1", "stack": stack + "new", "cron": ""}),
+               "n2": FactServer({"stack": stack + "old"})}
+    group = Runner.group([(name, server, node.roles) for (name, server), node in zip(servers.items(), SWARM.nodes)],
+                         out=io.StringIO())
+    settings = load_settings({**shipped_section(), "nodes": [{"host": n.host, "roles": list(n.roles)} for n in SWARM.nodes],
+                              "certificates": {}}, root=ROOT)
+    run = certs.SwarmIssueRun(settings=settings, domains=["store.fikaso.test"], server="https://acme.test/dir",
+                              seed="n1", where="n1")
+    group.steps("certs.issue", certs.issue_steps(run), run)
+    on_primary, elsewhere = "\n".join(servers["n1"].actions), "\n".join(servers["n2"].actions)
+    for only_primary in ("certonly --webroot", "crontab", "tar -C /srv/fikaso/certificates -c -h live"):
+        assert only_primary in on_primary and only_primary not in elsewhere, only_primary
+    assert "tar -x -C /srv/fikaso/certificates" in elsewhere
+    assert "proxy.next" in on_primary and "proxy.next" in elsewhere     # each edge node checks its own config

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from fikaso import swarm_stack
-from fikaso.commands.compose import SERVICES
+from fikaso.commands.swarm import SWARM_SERVICES
 from fikaso.config import load_settings
 from fikaso.steps.shared import compose_env
 
@@ -22,7 +22,7 @@ def form():
 
 
 def test_every_long_running_service_and_no_one_off_tool(form):
-    assert set(form["services"]) == set(SERVICES)
+    assert set(form["services"]) == set(SWARM_SERVICES)
 
 
 def test_nothing_swarm_ignores_or_refuses_is_left(form):
@@ -53,6 +53,13 @@ def test_the_proxy_holds_ports_80_and_443_on_every_edge_node(form):
     assert proxy["deploy"]["placement"]["constraints"] == ["node.labels.fikaso.edge == true"]
     assert {(p["published"], p["mode"]) for p in proxy["ports"]} == {(80, "host"), (443, "host")}
     assert proxy["deploy"]["update_config"]["order"] == "stop-first"   # the ports cannot be held twice
+
+
+def test_the_challenges_certbot_writes_on_the_primary_are_served_from_there(form):
+    acme = form["services"]["acme"]
+    assert acme["deploy"]["replicas"] == 1 and "ports" not in acme
+    assert acme["deploy"]["placement"]["constraints"] == ["node.labels.fikaso.certificates == true"]
+    assert acme["volumes"] == ["/srv/fikaso/acme:/usr/share/nginx/html:ro"]
 
 
 def test_site_nginx_runs_on_every_web_node_and_publishes_nothing(form):
