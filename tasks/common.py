@@ -8,11 +8,13 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from fikaso import config as fikaso_config
+from fikaso import facts
 from fikaso import secrets as fikaso_secrets
+from fikaso.commands import swarm
 from fikaso.commands.release import artisan_script
 from fikaso.connection import connect
 from fikaso.errors import FikasoError
-from fikaso.layout import Layout
+from fikaso.layout import APP_ROOT, Layout
 from fikaso.plan import Action
 from fikaso.remote import RemoteError, SSHRemote
 from fikaso.runner import Runner
@@ -66,10 +68,9 @@ def dry(c) -> bool:
 def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """The runner for the target host; with --plan or -R it prints actions instead of running them."""
     if settings.swarm:
-        raise FikasoError("This task does not run on a swarm yet (fikaso.nodes is set)",
-                          "On a swarm, setup, deploy, rollback, releases, status, scale, certs.* and backup.* tasks "
-                          "work today (README, \"More than one VPS\"); run this one against one VPS, a "
-                          "configuration without nodes:")
+        raise FikasoError("This task does not run on a swarm (fikaso.nodes is set)",
+                          "Run it against one VPS, a configuration without nodes; README, \"More than one VPS\", "
+                          "lists what runs on a swarm")
     return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
 
 
@@ -167,5 +168,18 @@ def artisan(settings, panel: str | None, *args: str) -> Action:
 
 def run_artisan(c, panel: str | None, *args: str, plan: bool = False) -> None:
     settings = settings_of(c)
-    action = artisan(settings, panel, *args)
-    open_runner(c, settings, plan).run(action)
+    if not settings.swarm:
+        open_runner(c, settings, plan).run(artisan(settings, panel, *args))
+        return
+    # The primary may run no task of the panel: a one-off container of the panel's image there, on the
+    # stack's network, with the panel's folder and that node's volumes, as a deploy's migrations run.
+    site = laravel_panel(settings, panel)
+    layout = Layout(settings.base_dir, swarm=True)
+    runner = open_primary_runner(c, settings, plan)
+    (state,) = runner.read(facts.site(layout, site.name))
+    if not state.live or not state.image:
+        raise FikasoError(f"The {site.name} panel has no live release on the swarm",
+                          f"Run `fab setup`, or `fab deploy --panel={site.name}`, first")
+    runner.run(Action(f"php artisan {' '.join(args)}",
+                      swarm.one_off(layout, site.name, state.image, state.uid, f"{APP_ROOT}/current", "php", "artisan",
+                                    *args), stream=True))

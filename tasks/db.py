@@ -3,7 +3,7 @@ from fikaso.errors import FikasoError
 from fikaso.layout import Layout
 from fikaso.plan import Action
 
-from .common import fikaso_task, open_runner, run_artisan, settings_of
+from .common import fikaso_task, open_database_runner, run_artisan, settings_of
 
 
 @fikaso_task(help={"plan": "print the remote commands, and change nothing"})
@@ -11,11 +11,11 @@ def bootstrap(c, plan=False):
     """Make sure the three databases (utf8mb4) and each panel's own user exist, with current passwords.
 
     Idempotent: safe on a server that already has them. Passwords travel only inside the mysql
-    container, from its mounted secrets.
+    container, from its mounted secrets (on a swarm: on the database node).
     """
     settings = settings_of(c)
-    layout = Layout(settings.base_dir)
-    runner = open_runner(c, settings, plan)
+    layout = Layout(settings.base_dir, swarm=settings.swarm)
+    runner = open_database_runner(c, settings, plan)
 
     def still_failing(result) -> Exception:
         return FikasoError("A panel user still cannot log in to its database",

@@ -4,7 +4,7 @@ from fikaso.layout import Layout
 from fikaso.facts import lock_holder
 from fikaso.plan import Action
 
-from .common import fikaso_task, open_runner, settings_of, sites_of
+from .common import fikaso_task, open_primary_runner, open_runner, settings_of, sites_of
 
 
 @fikaso_task(name="release", help={"panel": "admin, store, website or landing",
@@ -15,7 +15,8 @@ def release_(c, panel=None, yes=False, plan=False):
     settings = settings_of(c)
     (site,) = sites_of(settings, panel, allow_all=False)
     layout = Layout(settings.base_dir)
-    runner = open_runner(c, settings, plan)
+    # On a swarm the deploy locks are the primary's (one for the whole swarm).
+    runner = open_primary_runner(c, settings, plan) if settings.swarm else open_runner(c, settings, plan)
     (lock,) = runner.read(lock_holder(layout, site.name))
     held, holder = lock
     if not held:

@@ -30,10 +30,11 @@ def status(c):
                    "follow": "keep streaming new lines until Ctrl-C",
                    "tail": "how many past lines to show (default 200)"})
 def logs(c, service, follow=False, tail=200):
-    """Print a service's logs from the VPS (add --follow to keep streaming)."""
+    """Print a service's logs from the VPS (add --follow to keep streaming); on a swarm, every task's."""
     settings = settings_of(c)
-    script = logs_script(Layout(settings.base_dir), service, int(tail), follow)
-    runner = open_runner(c, settings)
+    script = logs_script(Layout(settings.base_dir, swarm=settings.swarm), service, int(tail), follow)
+    # On a swarm a manager has every task's logs, from whichever node.
+    runner = open_primary_runner(c, settings) if settings.swarm else open_runner(c, settings)
     try:
         runner.run(Action(f"reading the logs of {service}", script, stream=True))
     except KeyboardInterrupt:

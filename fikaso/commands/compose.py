@@ -5,6 +5,7 @@ from ..config import PANELS
 from ..errors import FikasoError
 from ..layout import Layout
 from ..shell import cmd, q
+from ..swarm_stack import ACME
 
 SITES = (*PANELS, "landing")
 SERVICES = ("mysql", *(f"{p}_panel" for p in PANELS), *(f"{p}_nginx" for p in PANELS),
@@ -53,12 +54,13 @@ def reload_every_nginx_script(layout: Layout) -> str:
 
 
 def logs_script(layout: Layout, service: str, tail: int, follow: bool) -> str:
-    if service not in SERVICES:
-        raise FikasoError(f"There is no service named {service!r}",
-                          f"Use one of: {', '.join(SERVICES)}")
+    """A service's logs: Compose's, or on a swarm (on a manager) every task's, each line naming its task."""
+    known = (*SERVICES, ACME) if layout.swarm else SERVICES
+    if service not in known:
+        raise FikasoError(f"There is no service named {service!r}", f"Use one of: {', '.join(known)}")
     if tail < 0:
         raise FikasoError(f"--tail must be 0 or more, not {tail}", "Pass a number of lines such as --tail=200")
-    args = ["logs", "--no-color", "--timestamps", "--tail", tail]
-    if follow:
-        args.append("--follow")
-    return compose(layout, *args, service)
+    args = ["--timestamps", "--tail", tail, *(["--follow"] if follow else [])]
+    if layout.swarm:
+        return cmd("docker", "service", "logs", "--no-trunc", *args, f"{STACK}_{service}")
+    return compose(layout, "logs", "--no-color", *args, service)

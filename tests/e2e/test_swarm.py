@@ -95,9 +95,14 @@ def test_setup_again_changes_nothing(nodes):
     assert "setup: nothing changed" in result.stdout, result.stdout
 
 
-def test_tasks_that_do_not_run_on_a_swarm_yet_say_so(nodes):
-    result = fab("-f", nodes["config"], "db.status")
-    assert result.returncode == 1 and "does not run on a swarm yet" in result.stderr, result.stderr
+def test_the_migrations_lock_and_logs_tasks_answer_on_the_swarm(nodes):
+    migrations = fab("-f", nodes["config"], "db.status", "--panel=store")
+    assert migrations.returncode == 0 and "create_panel_notes_table" in migrations.stdout, \
+        migrations.stdout + migrations.stderr
+    lock = fab("-f", nodes["config"], "lock.release", "--panel=store", "--yes")
+    assert lock.returncode == 0 and "the store lock is free" in lock.stdout, lock.stdout + lock.stderr
+    logs = fab("-f", nodes["config"], "logs", "--service=store_nginx", "--tail=20")
+    assert logs.returncode == 0 and "fikaso_store_nginx." in logs.stdout, logs.stdout + logs.stderr
 
 
 def test_status_shows_every_node_and_where_each_replica_runs(nodes):
