@@ -5,7 +5,7 @@ Validation runs before anything touches a server, so a typo never leaves a half-
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -312,6 +312,13 @@ def check_ca_bundle(certificates: Certificates) -> None:
         raise FikasoError(f"fikaso.certificates.ca_bundle {path} is not a PEM file of CA certificates",
                           "Point it at the PEM file of the CA that signs your ACME server's HTTPS, or remove "
                           "the setting to use the system's CAs")
+
+
+def with_source(settings: Settings, name: str, source: Path) -> Settings:
+    """The settings with one site's source folder replaced (a deploy's --source)."""
+    if name == "landing":
+        return replace(settings, landing=replace(settings.landing, source=source))
+    return replace(settings, panels=tuple(replace(p, source=source) if p.name == name else p for p in settings.panels))
 
 
 def check_sources(settings: Settings, names: tuple[str, ...] | None = None) -> None:

@@ -1,7 +1,12 @@
+import sys
+import tempfile
 import time
+from dataclasses import replace
+from pathlib import Path
 
 from fikaso import config as fikaso_config
 from fikaso import records
+from fikaso import source as shipped
 from fikaso.errors import FikasoError
 from fikaso.facts import site as site_fact
 from fikaso.layout import Layout
@@ -32,23 +37,51 @@ def run_site(runner: Runner, run: steps.SiteRun, plan, cleanup) -> None:
 
 
 @fikaso_task(help={"panel": "admin, store, website, landing, or all",
+                   "ref": "ship exactly this tag, branch or commit of the panel's git repository",
+                   "source": "ship this folder instead of the configured source, for this run",
                    "plan": "print every remote command the deploy would run, and change nothing (as -R does)",
                    "verbose": "stream the output of composer and artisan as they run"})
-def deploy(c, panel=None, plan=False, verbose=False):
+def deploy(c, panel=None, ref=None, source=None, plan=False, verbose=False):
     """Ship a panel: upload, install, migrate, switch with a health check, and switch back if it fails.
 
-    When dockerfiles/php changed, the panel also moves to the rebuilt PHP image without a gap in
-    service. Holds the panel's lock for the whole run; other panels are not affected. Prints one
-    line per step with its duration, then "deployed PANEL RELEASE in N s".
+    Ships the panel's source folder as it is (uncommitted changes are named in a warning), or with
+    --ref=v1.4.0 exactly that commit's tree: nothing uncommitted or git-ignored, and the commit is
+    recorded with the release. When dockerfiles/php changed, the panel also moves to the rebuilt PHP
+    image without a gap in service. Holds the panel's lock for the whole run; other panels are not
+    affected. Prints one line per step with its duration, then "deployed PANEL RELEASE in N s".
     """
     settings = settings_of(c)
     sites = sites_of(settings, panel, allow_all=True)
+    if source is not None:
+        if len(sites) > 1:
+            raise FikasoError("--source names one folder, and --panel=all deploys several sites",
+                              "Deploy one panel with --source, or set each one's source in fabric.yaml")
+        settings = fikaso_config.with_source(settings, sites[0].name, Path(source).expanduser().resolve())
+        sites = sites_of(settings, sites[0].name, allow_all=False)
     fikaso_config.check_sources(settings, tuple(site.name for site in sites))
     runner = runner_for(c, settings, plan)
     for site in sites:
-        run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="deploy",
-                            commit=records.source_commit(site.source), verbose=verbose, primary=primary(settings))
-        run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
+        with tempfile.TemporaryDirectory(prefix=f"fikaso-{site.name}-") as scratch:
+            if ref is not None:
+                commit = shipped.export(site.source, ref, site.name, Path(scratch))
+                exported = fikaso_config.with_source(settings, site.name, Path(scratch))
+                try:
+                    fikaso_config.check_sources(exported, (site.name,))
+                except FikasoError as error:
+                    raise FikasoError(f"At {ref}, {error.problem}", error.fix) from None
+                print(f"{site.name}: shipping {ref} ({commit[:12]}) of {site.source}")
+                site, commit = replace(site, source=Path(scratch)), commit[:12]
+            else:
+                commit = records.source_commit(site.source)
+                changes = shipped.uncommitted(site.source)
+                if changes:
+                    print(f"warning: {site.name}'s source {site.source} has {len(changes)} uncommitted change(s), "
+                          f"shipped as they are ({', '.join(line.strip() for line in changes[:5])}"
+                          f"{', ...' if len(changes) > 5 else ''}); `--ref=HEAD` ships the last commit instead",
+                          file=sys.stderr)
+            run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="deploy",
+                                commit=commit, verbose=verbose, primary=primary(settings))
+            run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
         if not runner.planning:
             print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
 

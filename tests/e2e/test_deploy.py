@@ -133,6 +133,29 @@ def test_an_app_without_its_health_route_fails_at_once_saying_how_to_add_one(dep
     assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
 
 
+def test_a_ref_ships_exactly_that_commit_and_uncommitted_changes_are_named(deployed, v1, scratch):
+    app = apps.variant(scratch, "tagged")
+    git = ["git", "-C", str(app), "-c", "user.name=Ana", "-c", "user.email=ana@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "tagged"], ["tag", "v1.4.0"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    view = app / apps.VIEW
+    view.write_text(view.read_text().replace('id="version">tagged<', 'id="version">dirty<'))   # not committed
+    before = live(deployed)
+    unknown = fab("deploy", "--panel=store", f"--source={app}", "--ref=v9.9.9")
+    assert unknown.returncode == 1 and "'v9.9.9' is no tag, branch or commit" in unknown.stderr, unknown.stderr
+    assert live(deployed) == before
+    tagged = fab("deploy", "--panel=store", f"--source={app}", "--ref=v1.4.0")
+    assert tagged.returncode == 0, tagged.stdout + tagged.stderr
+    assert version(page(deployed)) == "tagged" and "uncommitted" not in tagged.stderr
+    commit = subprocess.run([*git, "rev-parse", "--short=12", "v1.4.0"], capture_output=True, text=True).stdout.strip()
+    assert commit in fab("releases", "--panel=store").stdout
+    dirty = fab("deploy", "--panel=store", f"--source={app}")
+    assert dirty.returncode == 0, dirty.stdout + dirty.stderr
+    assert "has 1 uncommitted change(s)" in dirty.stderr and apps.VIEW in dirty.stderr, dirty.stderr
+    assert version(page(deployed)) == "dirty"
+    assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
+
+
 def test_a_failing_migration_aborts_before_the_switch(deployed, v1, scratch):
     before = live(deployed)
     bad = apps.with_migration(apps.variant(scratch, "badmigration"), "2030_01_01_000000_break_things",
