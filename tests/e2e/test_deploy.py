@@ -285,6 +285,23 @@ def test_maintenance_mode_on_and_off(deployed, v1):
     assert curl(deployed, STORE, "/")[0] == 200
 
 
+def test_maintenance_with_a_secret_lets_whoever_has_the_url_through(deployed, v1):
+    on = fab("maintenance.on", "--panel=store", "--secret")
+    assert on.returncode == 0, on.stdout + on.stderr
+    token = re.search(rf"https://{re.escape(STORE)}/([A-Za-z0-9_-]+) ", on.stdout).group(1)
+    try:
+        assert curl(deployed, STORE, "/")[0] == 503
+        # -b "": curl keeps the bypass cookie through Laravel's redirect to the home page.
+        passed = subprocess.run(["curl", "-sS", "-b", "", "-L", "-o", "/dev/null", "-w", "%{http_code}",
+                                 "--connect-to", f"{STORE}:80:127.0.0.1:{deployed['http_port']}",
+                                 f"http://{STORE}/{token}"], capture_output=True, text=True)
+        assert passed.stdout.endswith("200"), passed.stdout + passed.stderr
+        assert curl(deployed, STORE, "/not-the-secret")[0] == 503
+    finally:
+        assert fab("maintenance.off", "--panel=store").returncode == 0
+    assert curl(deployed, STORE, "/")[0] == 200
+
+
 @pytest.mark.parametrize("args, env, message", [
     (["--panel=shop"], {}, "no panel named 'shop'"),
     (["--panel=store"], {"FABRIC_FIKASO_PANELS_STORE_SOURCE": "/nonexistent/app"}, "does not exist"),
