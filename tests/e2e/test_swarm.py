@@ -317,8 +317,8 @@ def test_a_node_that_joins_later_has_every_live_release_before_it_takes_traffic(
         assert joined.returncode == 0, joined.stdout + joined.stderr
         load.settle(end)
         # The new node builds the PHP image and installs every release on the same two cores that serve
-        # the load (on real VPSs it has its own): a 3 s latency bound here.
-        print(load.check(start, end, name="a fourth node joining the swarm", **{**SWARM_BOUNDS, "bound": 3.0}))
+        # the load (on real VPSs it has its own): a 4 s latency bound here (seen: 1.4 to 2.7 s).
+        print(load.check(start, end, name="a fourth node joining the swarm", **{**SWARM_BOUNDS, "bound": 4.0}))
     report(request, f"phase: node4 joined and caught up in {end - start:.1f} s")
     assert re.search(r"catch up +changed .* release\(s\) copied to fikaso-test-node4$", joined.stdout, re.M), joined.stdout
     assert re.search(r"new nodes +changed", joined.stdout), joined.stdout
