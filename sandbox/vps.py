@@ -321,5 +321,6 @@ def acme_point(domain: str, address: str | None, box: Box = BOX) -> None:
     """Make `domain` resolve, for pebble, to `address` (None: back to the default)."""
     path, body = ("/add-a", {"host": f"{domain}.", "addresses": [address]}) if address else \
         ("/clear-a", {"host": f"{domain}."})
-    run(["docker", "exec", box.name, "docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail", "--data", json.dumps(body),
-               f"http://localhost:8055{path}"), what=f"Pointing {domain} at {address or 'the VPS'}", fix=ACME_FIX)
+    run(["docker", "exec", box.name, "docker", "exec", ACME_CONTAINER, "curl", "--silent", "--fail",
+         "--data", json.dumps(body), f"http://localhost:8055{path}"],
+        what=f"Pointing {domain} at {address or 'the VPS'}", fix=ACME_FIX)
