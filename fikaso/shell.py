@@ -34,7 +34,8 @@ def wait_page_lines(probe: str, seconds: int) -> list[str]:
         "healthy=no",
         f"deadline=$((SECONDS + {seconds}))",
         "while [ \"$SECONDS\" -lt \"$deadline\" ]; do",
-        f"  code=$({probe} 2>&1 | awk '/^  HTTP\\//{{code = $2}} END {{print code}}')",
+        # wget exits non-zero on a 4xx or 5xx: under `set -e -o pipefail` that must not end the script.
+        f"  code=$({probe} 2>&1 | awk '/^  HTTP\\//{{code = $2}} END {{print code}}') || true",
         "  case \"$code\" in 2??) healthy=yes; break ;; 404) healthy=missing; break ;; esac",
         "  sleep 0.5",
         "done",
