@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from invoke import Collection
 
-from tasks import backup, certs, db, demo, deploy, host, lock, maintenance, sandbox, scale, secrets, setup, status
+from tasks import alerts, backup, certs, db, demo, deploy, host, lock, maintenance, sandbox, scale, secrets, setup, status
 
 # Invoke would meet a YAML syntax error in fabric.yaml with a traceback; say what to fix instead.
 try:
@@ -26,3 +26,4 @@ namespace.add_collection(Collection.from_module(backup), name="backup")
 namespace.add_collection(Collection.from_module(db), name="db")
 namespace.add_collection(Collection.from_module(maintenance), name="maintenance")
 namespace.add_collection(Collection.from_module(certs), name="certs")
+namespace.add_collection(Collection.from_module(alerts), name="alerts")

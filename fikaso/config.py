@@ -56,6 +56,17 @@ class Certificates:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Who hears of a failed scheduled backup or certificate renewal (and, if asked, of each deploy).
+
+    The webhook's URL is a secret (it carries its own token): it lives in secrets/alert_webhook_url."""
+
+    email: str = ""                    # through the server's sendmail, if it has one
+    deploys: bool = False              # also a notice for every deploy and rollback
+    ca_bundle: Path | None = None      # local PEM file the webhook's HTTPS is signed by, if private
+
+
+@dataclass(frozen=True)
 class Node:
     """One VPS of a swarm: how to reach it, what it does, and the address other nodes reach it at
     ("" lets Fikaso use the address of its default route)."""
@@ -77,6 +88,7 @@ class Settings:
     snapshot_before_migrations: bool = True
     restore_snapshot_on_failed_migrations: bool = False
     certificates: Certificates = Certificates()
+    alerts: Alerts = Alerts()
     # Extra ssh_config files, read after ~/.ssh/config and /etc/ssh/ssh_config; missing ones are skipped.
     ssh_config: tuple[Path, ...] = ()
     # Several VPSs run the stack as a Docker Swarm when this is not empty (`host` is then unused).
@@ -209,6 +221,7 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
                     landing=landing, images=images, keep_releases=keep, snapshot_before_migrations=snapshot,
                     restore_snapshot_on_failed_migrations=restore,
                     certificates=_certificates(section.get("certificates", {}), root),
+                    alerts=_alerts(section.get("alerts", {}), root),
                     ssh_config=_ssh_config_files(section.get("ssh_config"), root),
                     nodes=nodes, replicas=MappingProxyType(replicas))
 
@@ -301,6 +314,19 @@ def _certificates(raw: Any, root: Path) -> Certificates:
         ca_bundle = Path(str(ca_bundle)).expanduser()
         ca_bundle = ca_bundle if ca_bundle.is_absolute() else root / ca_bundle
     return Certificates(acme_server=server, email=email, ca_bundle=ca_bundle or None)
+
+
+def _alerts(raw: Any, root: Path) -> Alerts:
+    section = _mapping(raw or {}, "alerts")
+    email = str(section.get("email") or "").strip()
+    if email and not _EMAIL.match(email):
+        raise _invalid("alerts.email", f"is not an email address: {email!r}",
+                       "Give the address that should hear of failed backups and renewals, or leave it out")
+    ca_bundle = section.get("ca_bundle")
+    if ca_bundle:
+        ca_bundle = Path(str(ca_bundle)).expanduser()
+        ca_bundle = ca_bundle if ca_bundle.is_absolute() else root / ca_bundle
+    return Alerts(email=email, deploys=_flag(section, "deploys", False), ca_bundle=ca_bundle or None)
 
 
 def check_ca_bundle(certificates: Certificates) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from cryptography import x509
 
@@ -272,6 +273,22 @@ def cron_entry(marker: str) -> Fact[str]:
     return Fact("cron", cron.entry_script(marker, "line"), lambda values: values.one("line"))
 
 
+@dataclass(frozen=True)
+class Clock:
+    utc: datetime          # the server's clock
+    offset: timedelta      # its local time's offset from UTC, in which cron reads schedules
+
+
+def clock() -> Fact[Clock]:
+    def parse(values: Values) -> Clock:
+        offset = values.one("offset", "+0000")
+        sign = -1 if offset.startswith("-") else 1
+        minutes = int(offset[-4:-2]) * 60 + int(offset[-2:]) if offset[-4:].isdigit() else 0
+        return Clock(datetime.fromtimestamp(int(values.one("utc", "0") or 0), timezone.utc),
+                     timedelta(minutes=sign * minutes))
+    return Fact("clock", 'echo "utc=$(date -u +%s)"; echo "offset=$(date +%z)"', parse)
+
+
 # ---- backups ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -284,6 +301,14 @@ class Backup:
 
     def holds(self, database: str) -> bool:
         return database in self.databases.split(",")
+
+    @property
+    def made(self) -> datetime | None:
+        """When it was made (its id), or None for an id of another form."""
+        try:
+            return datetime.strptime(self.id, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
 
 
 def backups(layout: Layout) -> Fact[list[Backup]]:

@@ -32,18 +32,43 @@ def password_file(panel: str) -> str:
 ROOT_PASSWORD_FILE = "mysql_root_password"
 
 
+ALERT_WEBHOOK_FILE = "alert_webhook_url"     # optional: written by the user, never generated
+ALERT_CA_FILE = "alert_ca.pem"               # on the server: fikaso.alerts.ca_bundle's copy
+# https only, and nothing that would need quoting in curl's config file.
+_WEBHOOK = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/%+=&?:@,;-]*)?$")
+
+
 @dataclass(frozen=True)
 class Secrets:
     mysql_root_password: str
     db_passwords: dict[str, str]
     env_files: dict[str, bytes]
+    webhook_url: str = ""          # where alerts are posted, if anywhere
+    alert_ca: bytes = b""          # the CA bundle of a private webhook's HTTPS
 
     def files(self) -> dict[str, bytes]:
         """What goes to <base>/secrets on the server (the .env files go to each panel's shared/)."""
         out = {ROOT_PASSWORD_FILE: self.mysql_root_password.encode()}
         for panel, password in sorted(self.db_passwords.items()):
             out[password_file(panel)] = password.encode()
+        if self.webhook_url:
+            out[ALERT_WEBHOOK_FILE] = f"{self.webhook_url}\n".encode()
+        if self.alert_ca:
+            out[ALERT_CA_FILE] = self.alert_ca
         return out
+
+
+def webhook_url(settings: Settings) -> str:
+    """The alert webhook's URL from secrets/alert_webhook_url ('' when there is none); https only."""
+    path = settings.secrets_dir / ALERT_WEBHOOK_FILE
+    if not path.is_file():
+        return ""
+    url = path.read_text().strip()
+    if not _WEBHOOK.match(url):
+        raise FikasoError(f"{path} does not hold an https:// URL (alerts would travel, with the webhook's token, "
+                          "in the clear, or the URL has spaces or quotes)",
+                          "Write the webhook's https:// URL alone in that file, or delete it to send no webhook")
+    return url
 
 
 def _new_password() -> str:
@@ -146,4 +171,9 @@ def load(settings: Settings) -> Secrets:
                               "run `fab secrets.generate`")
         passwords[site.name] = password
         envs[site.name] = env.encode()
-    return Secrets(mysql_root_password=root, db_passwords=passwords, env_files=envs)
+    ca = settings.alerts.ca_bundle
+    if ca is not None and (not ca.is_file() or b"-----BEGIN CERTIFICATE-----" not in ca.read_bytes()):
+        raise FikasoError(f"fikaso.alerts.ca_bundle {ca} is not a PEM file of CA certificates",
+                          "Point it at the CA that signs your webhook's HTTPS, or remove the setting")
+    return Secrets(mysql_root_password=root, db_passwords=passwords, env_files=envs, webhook_url=webhook_url(settings),
+                   alert_ca=ca.read_bytes() if ca is not None else b"")

@@ -42,10 +42,24 @@ def now(c, database=None, plan=False):
 
 @fikaso_task(name="list")
 def list_(c):
-    """List the backups on the VPS: id, age, size, databases, verified or not."""
+    """List the backups on the VPS: id, age, size, databases, verified or not; and a warning when the
+    newest verified backup is older than the backup schedule promises."""
     settings = settings_of(c)
-    (backups,) = open_database_runner(c, settings).read(facts.backups(Layout(settings.base_dir)))
+    backups, line, now = open_database_runner(c, settings).read(*freshness_facts(Layout(settings.base_dir)))
     print(render_backups(backups))
+    warning = overdue(backups, line, now)
+    if warning:
+        print(warning)
+
+
+def freshness_facts(layout: Layout) -> tuple:
+    """What `overdue` needs: the backups, the schedule's crontab line, the server's clock."""
+    return facts.backups(layout), facts.cron_entry(crontab.MARKER), facts.clock()
+
+
+def overdue(backups: list[facts.Backup], line: str, now: facts.Clock) -> str:
+    verified = [b.made for b in backups if b.verified == "ok" and b.made is not None]
+    return crontab.overdue(line, verified, now.utc, now.offset)
 
 
 @fikaso_task(help={"id": "the backup to check (see fab backup.list); the newest by default", "plan": PLAN})

@@ -14,6 +14,7 @@ from fikaso.remote import RemoteError
 from fikaso.runner import Runner
 from fikaso.steps import deploy as steps
 
+from . import alerts
 from .common import fikaso_task, open_runner, open_swarm_runner, settings_of, sites_of
 
 
@@ -27,13 +28,33 @@ def primary(settings) -> str | None:
 
 
 def run_site(runner: Runner, run: steps.SiteRun, plan, cleanup) -> None:
-    """Run a deploy's or rollback's steps; a lock left by a killed run from this machine is taken over."""
+    """Run a deploy's or rollback's steps; a lock left by a killed run from this machine is taken over.
+    With fikaso.alerts.deploys, the end of each run, good or bad, is told through the alerts."""
     try:
-        runner.steps(f"{run.action} {run.name}", plan, run, cleanup, retry=steps.stale_lock,
-                     guard=steps.serialized(run))
-    except RemoteError as error:
-        raise FikasoError(str(error), f"Nothing went live; fix the cause shown above and run the {run.action} "
-                          "again") from None
+        try:
+            runner.steps(f"{run.action} {run.name}", plan, run, cleanup, retry=steps.stale_lock,
+                         guard=steps.serialized(run))
+        except RemoteError as error:
+            raise FikasoError(str(error), f"Nothing went live; fix the cause shown above and run the {run.action} "
+                              "again") from None
+    except FikasoError as error:
+        tell(runner, run, f"{run.action} of {run.name} FAILED", f"{error.problem}.\n{error.fix}.")
+        raise
+    done = run.release_id if run.action == "deploy" else steps.rollback_target(run)
+    tell(runner, run, f"{run.action} of {run.name}: {done} is live",
+         f"by {run.actor.name}{', commit ' + run.commit if run.commit else ''}")
+
+
+def tell(runner: Runner, run: steps.SiteRun, summary: str, details: str) -> None:
+    if not run.settings.alerts.deploys:
+        return
+    try:
+        (result,) = runner.run(alerts.notice(run.settings, summary, details))[:1]
+    except Exception as error:  # the deploy's own outcome is what matters
+        print(f"warning: the deploy notice was not sent: {error}", file=sys.stderr)
+        return
+    if not result.ok:
+        print("warning: the deploy notice reached no one (see state/alerts.log on the server)", file=sys.stderr)
 
 
 @fikaso_task(help={"panel": "admin, store, website, landing, or all",

@@ -4,12 +4,14 @@ from fikaso.layout import Layout
 from fikaso.plan import Action
 from fikaso.views import render_status, render_swarm_status
 
+from .backup import freshness_facts, overdue
 from .common import fikaso_task, open_primary_runner, open_runner, settings_of
 
 
 @fikaso_task
 def status(c):
-    """Show each service's state and health, each site's live release, and the disk used on the VPS.
+    """Show each service's state and health, each site's live release, and the disk used on the VPS;
+    warn when the newest verified backup is older than the backup schedule promises.
 
     On a swarm: each node and whether it is up, each service's tasks and the nodes they run on, asked
     of the first manager only (so that it answers while another node is down).
@@ -22,8 +24,11 @@ def status(c):
         print(render_swarm_status(cluster, tasks, stack.live))
         return
     layout = Layout(settings.base_dir)
-    (stack,) = open_runner(c, settings).read(facts.stack(layout, disk=True))
+    stack, *freshness = open_runner(c, settings).read(facts.stack(layout, disk=True), *freshness_facts(layout))
     print(render_status(stack, layout))
+    warning = overdue(*freshness)
+    if warning:
+        print(warning)
 
 
 @fikaso_task(help={"service": "one of the stack's services, e.g. store_panel, store_nginx, mysql, nginx_proxy",

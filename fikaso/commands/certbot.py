@@ -13,6 +13,7 @@ from ..config import Settings
 from ..errors import telling_lines
 from ..layout import Layout
 from ..shell import cmd, q
+from . import alert
 from .compose import NETWORK, compose
 from .lock import certs_lock_file, flock_lines
 
@@ -88,8 +89,9 @@ def renewal_line(layout: Layout, seed: str) -> str:
     certbot adds a random wait of its own when not on a terminal."""
     number = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
     minute, hour = number % 60, (number // 60) % 12
-    log = layout.state / "certs.log"
-    return f"{minute} {hour},{hour + 12} * * * {renew_script(layout, False)} >> {q(log)} 2>&1 {MARKER}"
+    failed = "the certificate renewal failed: renew before they expire (fab certs.status shows the days left)"
+    job = alert.cron_job(layout, renew_script(layout, False), layout.state / "certs.log", failed)
+    return f"{minute} {hour},{hour + 12} * * * {job} {MARKER}"
 
 
 _PROBLEM = re.compile(r"^\s*(Type|Detail):\s*(.+)$")

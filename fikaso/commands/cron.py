@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from cronsim import CronSim, CronSimError
 
 from ..errors import FikasoError
 from ..layout import Layout
 from ..shell import cmd, q
+from . import alert
 from .backup import script_path
 
 MARKER = "# fikaso-backup schedule"
@@ -50,8 +51,8 @@ def cron_line(layout: Layout, expression: str, daily: int, weekly: int, monthly:
     if daily + weekly + monthly == 0:
         raise FikasoError("The retention keeps no backup at all", "Keep at least one daily backup")
     job = cmd(script_path(layout), "scheduled", "--daily", daily, "--weekly", weekly, "--monthly", monthly)
-    log = layout.state / "backup.log"
-    return f"{expression} {job} >> {q(log)} 2>&1 {MARKER}"
+    failed = "the scheduled backup failed: the newest backup is older than the schedule says"
+    return f"{expression} {alert.cron_job(layout, job, layout.state / 'backup.log', failed)} {MARKER}"
 
 
 def install_script(line: str, marker: str = MARKER) -> str:
@@ -69,3 +70,34 @@ def remove_script(marker: str = MARKER) -> str:
 def entry_script(marker: str, key: str) -> str:
     """Print the crontab line carrying `marker` as `key=line` (nothing when there is none)."""
     return f"crontab -l 2>/dev/null | grep -F {q(marker)} | sed 's/^/{key}=/' || true"
+
+
+# A scheduled run may take this long before its backup is complete and verified.
+GRACE = timedelta(hours=2)
+
+
+def schedule_of(line: str) -> str:
+    """The cron expression that starts a crontab line."""
+    fields = line.split()
+    return fields[0] if line.startswith("@") else " ".join(fields[:5])
+
+
+def overdue(line: str, verified: list[datetime], now: datetime, offset: timedelta) -> str:
+    """A warning when the newest verified backup is older than the schedule in `line` promises, or ''.
+
+    The last time the schedule fired at least GRACE ago must have left a verified backup after it.
+    Cron reads the schedule in the server's local time (`offset` from UTC); `now` and `verified` are UTC."""
+    if not line:
+        return ""
+    expression = schedule_of(line)
+    local = (now + offset - GRACE).replace(tzinfo=None, second=0, microsecond=0)
+    due = next(CronSim(_SPECIALS.get(expression, expression), local, reverse=True)) - offset
+    due = due.replace(tzinfo=timezone.utc)
+    newest = max(verified, default=None)
+    if newest is not None and newest >= due:
+        return ""
+    have = f"from {newest:%Y-%m-%d %H:%M} UTC" if newest else "missing"
+    return (f"warning: the newest verified backup is {have}, but the schedule ({expression}) ran at "
+            f"{due:%Y-%m-%d %H:%M} UTC and should have made one: see state/backup.log and state/alerts.log on "
+            "the server, or run `fab backup.now`")
+

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .. import archive
-from ..layout import BUNDLE_HASH_FILE, Layout
-from ..secrets import Secrets
+from ..layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
+from ..secrets import ALERT_CA_FILE, ALERT_WEBHOOK_FILE, Secrets
 from ..shell import cmd, q
 from .compose import SITES
 
@@ -19,6 +19,13 @@ def folders_script(layout: Layout, facts) -> str:
     # Private keys live under certificates/: only the deploy user (and root) may look in.
     lines.append(cmd("chmod", "700", layout.secrets, layout.certificates))
     return "\n".join(lines)
+
+
+def secrets_script(layout: Layout, sha: str) -> str:
+    """Unpack the secrets archive arriving on stdin. The optional files (the alert webhook's) are
+    removed first, so that one deleted here is gone from the server too."""
+    optional = [layout.secrets / name for name in (ALERT_WEBHOOK_FILE, ALERT_CA_FILE)]
+    return "\n".join([cmd("rm", "-f", *optional), extract_script(layout.base, layout.secrets / SECRETS_HASH_FILE, sha)])
 
 
 def secrets_archive(secrets: Secrets) -> archive.Archive:

@@ -13,7 +13,6 @@ from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
 from ..facts import database_logins, stack
-from ..layout import SECRETS_HASH_FILE
 from ..plan import Action, Outcome, Step, changed, unchanged
 from ..secrets import database_name
 from .shared import SetupRequest, StackRun, check_base_folder, make_bundle, proxy_config, site_checks
@@ -62,7 +61,7 @@ def secrets(run: SetupRun) -> Outcome:
         return unchanged()
     return changed("passwords and .env files uploaded",
                    Action("uploading the secrets",
-                          server.extract_script(run.layout.base, run.layout.secrets / SECRETS_HASH_FILE, payload.sha256),
+                          server.secrets_script(run.layout, payload.sha256),
                           stdin=payload.data))
 
 

@@ -105,6 +105,7 @@ def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, s
         "FIKASO_CA_BUNDLE": certbot.CA_BUNDLE,
         "COMPOSE_FILE": php_image.compose_files(),
         "FIKASO_SWARM": "yes" if settings.swarm else "no",
+        "FIKASO_ALERT_EMAIL": settings.alerts.email,
     }
 
 

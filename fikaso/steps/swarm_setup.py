@@ -7,14 +7,14 @@ they go live, so a request served on any node finds the release another node's n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import archive, records
 from ..commands import database, php_image, release, server, swarm
 from ..config import PANELS, ROLES, Node, Settings, Site
 from ..errors import FikasoError
 from ..facts import Cluster, StackFacts, SwarmNode, cluster, database_logins, stack, swarm_node
-from ..layout import SECRETS_HASH_FILE, Layout
+from ..layout import Layout
 from ..plan import Action, Outcome, Step, changed, unchanged
 from ..swarm_stack import FILE_NAME, ROLE_LABEL, STACK
 from .shared import SetupRequest, check_base_folder, edge_certificates, edge_proxies, make_bundle, site_checks
@@ -57,7 +57,10 @@ class SwarmSetupRun(SetupRequest):
                 raise FikasoError(f"The deploy user has different uids on the nodes ({', '.join(sorted(uids))})",
                                   "Create it with the same uid on every VPS (useradd --uid), so that files "
                                   "written on one node are the same user's on another")
-            self._bundle = make_bundle(self.settings, self.uid, server.secrets_archive(self.secrets).sha256[:12])
+            # The Swarm secrets' version: the alert files are no Swarm secret, and changing them must not
+            # restart every service.
+            stack_secrets = replace(self.secrets, webhook_url="", alert_ca=b"")
+            self._bundle = make_bundle(self.settings, self.uid, server.secrets_archive(stack_secrets).sha256[:12])
         return self._bundle
 
     @property
@@ -102,7 +105,7 @@ def folders(run: SwarmSetupRun) -> Outcome:
 
 def secrets(run: SwarmSetupRun) -> Outcome:
     payload = server.secrets_archive(run.secrets)
-    script = server.extract_script(run.layout.base, run.layout.secrets / SECRETS_HASH_FILE, payload.sha256)
+    script = server.secrets_script(run.layout, payload.sha256)
     actions = [Action(f"uploading the secrets to {node.host}", script, stdin=payload.data, on=node.host)
                for node in run.nodes if run.facts(node).secrets_hash != payload.sha256]
     return changed(f"uploaded to {len(actions)} node(s)", *actions) if actions else unchanged()

@@ -52,8 +52,9 @@ def test_renewal_runs_twice_a_day_twelve_hours_apart_at_a_host_specific_minute()
     minute, hours, *rest = line.split()
     first, second = map(int, hours.split(","))
     assert 0 <= int(minute) < 60 and second == first + 12 and rest[:3] == ["*", "*", "*"]
-    assert line.endswith("/srv/fikaso/stack/bin/fikaso-certs renew >> /srv/fikaso/state/certs.log 2>&1 "
-                         "# fikaso-certs renewal")
+    assert "* /srv/fikaso/stack/bin/fikaso-certs renew >> /srv/fikaso/state/certs.log 2>&1 || " in line
+    assert "| /srv/fikaso/stack/bin/fikaso-alert 'the certificate renewal failed" in line   # a failure is told
+    assert line.endswith(" # fikaso-certs renewal")
     assert certs.renewal_line(LAYOUT, "vps.example.com") == line
     assert certs.renewal_line(LAYOUT, "other.example.com") != line
 

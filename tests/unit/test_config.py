@@ -58,6 +58,15 @@ def test_a_health_path_that_is_no_plain_path_is_named(value):
     assert "fikaso.panels.store.health" in message and "/up" in message
 
 
+def test_alerts_are_off_unless_set_and_a_bad_address_is_named():
+    settings = load_settings(shipped_section(), root=ROOT)
+    assert settings.alerts.email == "" and not settings.alerts.deploys and settings.alerts.ca_bundle is None
+    message = broken(lambda s: s.update(alerts={"email": "ops at example"}))
+    assert "fikaso.alerts.email" in message
+    message = broken(lambda s: s.update(alerts={"deploys": "yes"}))
+    assert "deploys" in message and "true or false" in message
+
+
 def test_duplicate_domains():
     message = broken(lambda s: s["panels"]["store"].update(domain="admin.fikaso.test"))
     assert "same domain" in message

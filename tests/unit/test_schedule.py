@@ -1,4 +1,6 @@
+import shutil
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 
 import pytest
@@ -13,7 +15,20 @@ LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 def test_cron_line_runs_the_bundled_script_with_retention_and_a_log():
     assert schedule.cron_line(LAYOUT, "17 3 * * *", 7, 4, 12) == (
         "17 3 * * * /srv/fikaso/stack/bin/fikaso-backup scheduled --daily 7 --weekly 4 --monthly 12 "
-        ">> /srv/fikaso/state/backup.log 2>&1 # fikaso-backup schedule")
+        ">> /srv/fikaso/state/backup.log 2>&1 || tail -n 40 /srv/fikaso/state/backup.log | "
+        "/srv/fikaso/stack/bin/fikaso-alert 'the scheduled backup failed: the newest backup is older than the "
+        "schedule says' >/dev/null 2>&1 # fikaso-backup schedule")
+
+
+def test_a_cron_line_passes_shellcheck_as_cron_runs_it(tmp_path):
+    shellcheck = shutil.which("shellcheck")
+    if not shellcheck:
+        pytest.skip("shellcheck is not installed (make test installs it)")
+    line = schedule.cron_line(LAYOUT, "17 3 * * *", 7, 4, 12)
+    path = tmp_path / "cron.sh"
+    path.write_text("#!/bin/sh\n" + line.split(" ", 5)[5] + "\n")
+    checked = subprocess.run([shellcheck, str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
 
 
 @pytest.mark.parametrize("expression", [
@@ -76,3 +91,22 @@ def test_removing_the_entry_keeps_every_other_line_and_succeeds_when_it_was_the_
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "removed\n" and table.read_text() == after
+
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("line, newest, offset, warned", [
+    ("17 3 * * * job", datetime(2026, 12, 1, 3, 40, tzinfo=timezone.utc), 0, False),   # today's run made one
+    ("17 3 * * * job", datetime(2026, 11, 30, 3, 40, tzinfo=timezone.utc), 0, True),   # today's run did not
+    ("17 3 * * * job", None, 0, True),                                                # none at all
+    ("@hourly job", datetime(2026, 12, 1, 9, 5, tzinfo=timezone.utc), 0, False),       # 10:00 is within the grace
+    ("@hourly job", datetime(2026, 12, 1, 8, 5, tzinfo=timezone.utc), 0, True),
+    # A server on UTC+5 ran "17 3" at 22:17 UTC yesterday: yesterday's 22:30 backup is on time.
+    ("17 3 * * * job", datetime(2026, 11, 30, 22, 30, tzinfo=timezone.utc), 5, False),
+    ("", None, 0, False),                                                              # no schedule, no promise
+])
+def test_a_verified_backup_older_than_the_schedule_promises_is_warned_of(line, newest, offset, warned):
+    message = schedule.overdue(line, [newest] if newest else [], NOW, timedelta(hours=offset))
+    assert bool(message) == warned, message
+    assert not message or "fab backup.now" in message

@@ -85,3 +85,25 @@ def test_a_commented_out_setting_does_not_count(settings):
     env_path.write_text(env_path.read_text().replace("DB_HOST=mysql", "# DB_HOST=mysql"))
     with pytest.raises(FikasoError, match="store.env does not set DB_HOST to mysql"):
         secrets.load(settings)
+
+
+def test_an_alert_webhook_goes_to_the_server_only_if_written_and_only_over_https(settings):
+    secrets.generate(settings)
+    assert "alert_webhook_url" not in secrets.load(settings).files()
+    url_file = settings.secrets_dir / "alert_webhook_url"
+    url_file.write_text("https://hooks.example.com/services/T0/B0/token\n")
+    assert secrets.load(settings).files()["alert_webhook_url"] == b"https://hooks.example.com/services/T0/B0/token\n"
+    for bad in ("http://hooks.example.com/x", "https://hooks.example.com/a b", 'https://h.example.com/"x'):
+        url_file.write_text(bad + "\n")
+        with pytest.raises(FikasoError, match="does not hold an https:// URL"):
+            secrets.load(settings)
+
+
+def test_the_secrets_upload_drops_a_webhook_that_was_deleted_here():
+    from pathlib import PurePosixPath
+
+    from fikaso.commands import server
+    from fikaso.layout import Layout
+    script = server.secrets_script(Layout(PurePosixPath("/srv/fikaso")), "abc").splitlines()
+    assert script[0] == "rm -f /srv/fikaso/secrets/alert_webhook_url /srv/fikaso/secrets/alert_ca.pem"
+    assert script[1].startswith("tar -x")
