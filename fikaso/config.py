@@ -36,6 +36,15 @@ DEFAULT_REPLICAS = 2
 
 
 @dataclass(frozen=True)
+class Assets:
+    """A panel's front-end build: run here, before the upload; its output ships in the release."""
+
+    build: str                          # a shell command, run in a copy of the source
+    inputs: tuple[str, ...] = ("package.json", "package-lock.json", "resources")
+    output: str = "public/build"
+
+
+@dataclass(frozen=True)
 class Site:
     """A panel or the landing site: what the proxy routes a domain to."""
 
@@ -44,6 +53,7 @@ class Site:
     port: int
     source: Path
     health: str = "/"        # the page a deploy asks before and after the switch
+    assets: Assets | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,28 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
         raise _invalid(f"{where}.health", f"is not a path on the site: {health!r}",
                        f"Give the path of a page that answers 2xx when the app works, such as {DEFAULT_HEALTH} "
                        "(letters, digits and / . _ ~ - only)")
-    return Site(name=name, domain=domain, port=port, source=source, health=health)
+    assets = _assets(section.get("assets"), f"{where}.assets") if name in PANELS and section.get("assets") else None
+    return Site(name=name, domain=domain, port=port, source=source, health=health, assets=assets)
+
+
+def _relative(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip() or value.startswith("/") or ".." in value.split("/"):
+        raise _invalid(key, f"must be a path inside the app, not {value!r}", "Give a relative path such as resources")
+    return value.strip().rstrip("/")
+
+
+def _assets(raw: Any, where: str) -> Assets:
+    section = _mapping(raw, where)
+    build = section.get("build")
+    if not isinstance(build, str) or not build.strip():
+        raise _invalid(f"{where}.build", "is missing", "Give the command that builds the assets, such as "
+                       "npm ci && npm run build")
+    inputs = section.get("inputs", list(Assets.inputs))
+    if not isinstance(inputs, list) or not inputs:
+        raise _invalid(f"{where}.inputs", f"must be a list of paths, not {inputs!r}",
+                       "List the files and folders the build reads, such as [package.json, package-lock.json, resources]")
+    return Assets(build=build.strip(), inputs=tuple(_relative(i, f"{where}.inputs") for i in inputs),
+                  output=_relative(section.get("output", Assets.output), f"{where}.output"))
 
 
 def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:

@@ -16,6 +16,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v rsync >/dev/null || need+=(rsync)  # the baseline of bench/deploy_bench.py
 command -v shellcheck >/dev/null || need+=(shellcheck)  # tests lint the shell scripts
 command -v testssl >/dev/null || need+=(testssl.sh)  # tests scan the proxy's TLS
+command -v npm >/dev/null || need+=(nodejs npm)  # the example store panel builds its assets with npm
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "host: missing ${need[*]}; run 'make' as root, or install them with apt-get first" >&2

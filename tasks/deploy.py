@@ -4,6 +4,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from fikaso import assets
 from fikaso import config as fikaso_config
 from fikaso import records
 from fikaso import source as shipped
@@ -100,9 +101,10 @@ def deploy(c, panel=None, ref=None, source=None, plan=False, verbose=False):
                           f"shipped as they are ({', '.join(line.strip() for line in changes[:5])}"
                           f"{', ...' if len(changes) > 5 else ''}); `--ref=HEAD` ships the last commit instead",
                           file=sys.stderr)
-            run = steps.SiteRun(settings=settings, site=site, actor=records.Actor.here(), action="deploy",
-                                commit=commit, verbose=verbose, primary=primary(settings))
-            run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
+            with assets.shipped_tree(site) as tree:
+                run = steps.SiteRun(settings=settings, site=replace(site, source=tree), actor=records.Actor.here(),
+                                    action="deploy", commit=commit, verbose=verbose, primary=primary(settings))
+                run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
         if not runner.planning:
             print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
 

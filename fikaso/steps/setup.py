@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import archive, records
+from .. import archive, assets, records
 from ..commands import database, php_image, release, server
 from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
@@ -113,7 +113,8 @@ def install_site(site: Site):
         if live:
             return unchanged(f"live release {live} (ship changes with a deploy)")
         layout, release_id = run.layout, run.release_id
-        sending = release.payload(site.source, release_id, {})
+        with assets.shipped_tree(site) as tree:
+            sending = release.payload(tree, release_id, {})
         actions = [Action(f"uploading {site.name} release {release_id}",
                           release.upload_script(layout, site.name, release_id, None), stdin=sending.archive.data)]
         image = ""

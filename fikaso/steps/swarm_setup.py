@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .. import archive, records
+from .. import archive, assets, records
 from ..commands import database, php_image, release, server, swarm
 from ..config import PANELS, ROLES, Node, Settings, Site
 from ..errors import FikasoError
@@ -242,7 +242,8 @@ def install_site(site: Site):
         if live:    # a node without it gets a copy in the "catch up" step
             return unchanged(f"live release {live}")
         layout, release_id = run.layout, run.release_id
-        sending = release.payload(site.source, release_id, {})
+        with assets.shipped_tree(site) as tree:
+            sending = release.payload(tree, release_id, {})
         actions = [Action(f"uploading {site.name} release {release_id} to every node",
                           release.upload_script(layout, site.name, release_id, None), stdin=sending.archive.data)]
         if site.name in PANELS:

@@ -51,7 +51,10 @@ def self_signed() -> tuple[bytes, bytes]:
 
 
 def in_vps(*argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(vps.in_vps(*argv), input=stdin, capture_output=True, check=False)
+    command = vps.in_vps(*argv)
+    if stdin is not None:        # docker exec passes stdin on only with -i
+        command.insert(2, "-i")
+    return subprocess.run(command, input=stdin, capture_output=True, check=False)
 
 
 def received() -> list[dict]:

@@ -125,9 +125,10 @@ def test_an_app_without_its_health_route_fails_at_once_saying_how_to_add_one(dep
     waited = float(re.search(r"switch +FAILED after ([\d.]+) s", result.stdout).group(1))
     assert waited < release.HEALTH_SECONDS / 2, result.stdout
     assert live(deployed) == before and version(page(deployed)) == "v1"
-    # The setting points the check at a page the app has.
-    elsewhere = fab("deploy", "--panel=store", env={"FABRIC_FIKASO_PANELS_STORE_SOURCE": str(bare),
-                                                    "FABRIC_FIKASO_PANELS_STORE_HEALTH": "/"})
+    # The setting points the check at a page the app has (given in a config file read over fabric.yaml).
+    setting = scratch / "health.yaml"
+    setting.write_text("fikaso:\n  panels:\n    store:\n      health: /\n")
+    elsewhere = fab("-f", str(setting), "deploy", "--panel=store", f"--source={bare}")
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
     assert version(page(deployed)) == "noroute"
     assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
@@ -153,6 +154,31 @@ def test_a_ref_ships_exactly_that_commit_and_uncommitted_changes_are_named(deplo
     assert dirty.returncode == 0, dirty.stdout + dirty.stderr
     assert "has 1 uncommitted change(s)" in dirty.stderr and apps.VIEW in dirty.stderr, dirty.stderr
     assert version(page(deployed)) == "dirty"
+    assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
+
+
+def test_assets_are_built_here_shipped_and_built_again_only_when_their_inputs_change(deployed, v1, scratch):
+    """fabric.yaml gives the store panel the example's asset build (npm ci && npm run build)."""
+    styled = apps.variant(scratch, "styled")
+    css = styled / "resources" / "css" / "panel.css"
+    css.write_text(css.read_text() + f"/* {scratch.name} */\n")      # inputs no earlier deploy had
+    first = deploy_store(styled)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "store: building the assets (npm ci && npm run build)" in first.stdout, first.stdout
+    code, body = curl(deployed, STORE, "/build/panel.css")
+    assert code == 200 and f"/* {scratch.name} */" in body
+    assert '<link rel="stylesheet" href="/build/panel.css">' in page(deployed)
+    assert not (styled / "public" / "build").exists()                    # the app's own folder is not written to
+    again = deploy_store(styled)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "store: assets unchanged" in again.stdout and "building the assets" not in again.stdout, again.stdout
+    before = live(deployed)
+    package = styled / "package.json"
+    package.write_text(package.read_text().replace('"node scripts/build-assets.mjs"', '"node -e process.exit(3)"'))
+    broken = deploy_store(styled)
+    assert broken.returncode == 1 and "The asset build of store failed (exit 3); nothing was uploaded" in broken.stderr, \
+        broken.stdout + broken.stderr
+    assert live(deployed) == before
     assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
 
 

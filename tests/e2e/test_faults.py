@@ -90,7 +90,7 @@ CUTS = {
     "install": (lambda app: apps.with_migration(app, "2026_01_01_000000_wait_a_while", "sleep(8);"),
                 "pgrep -f '^php [a]rtisan migrate'"),
     "switch": (lambda app: apps.with_slow_health(app, 2),
-               "pgrep -f '[w]get -q -O /dev/null http://127.0.0.1:9082/up'"),
+               "pgrep -f '[w]get -q -S -O /dev/null http://127.0.0.1:9082/up'"),
 }
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from .helpers import ROOT
 
 # The base, in order: each may import the ones before it.
-BASE = ("fikaso.errors", "fikaso.config", "fikaso.layout", "fikaso.shell", "fikaso.archive", "fikaso.source", "fikaso.bundle",
+BASE = ("fikaso.errors", "fikaso.config", "fikaso.layout", "fikaso.shell", "fikaso.archive", "fikaso.source", "fikaso.assets",
+        "fikaso.bundle",
         "fikaso.swarm_stack",
         "fikaso.secrets", "fikaso.tables", "fikaso.plan")
 # Commands that others build on, in order.

@@ -5,6 +5,9 @@
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Fikaso {{ $panel }} panel</title>
     <link rel="stylesheet" href="/app.css">
+    @if (file_exists(public_path('build/panel.css')))
+    <link rel="stylesheet" href="/build/panel.css">
+    @endif
 </head>
 <body>
     <h1>Fikaso {{ $panel }} panel</h1>
