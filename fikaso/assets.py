@@ -48,8 +48,9 @@ def copy_tree(source: Path, into: Path) -> None:
             shutil.copy2(path, target)
 
 
-def build(tree: Path, spec: Assets, panel: str, log: Callable[[str], None] = print) -> str:
-    """Put the built assets into `tree`'s output folder, from the cache or by building; return the hash."""
+def build(tree: Path, spec: Assets, panel: str, origin: Path, log: Callable[[str], None] = print) -> str:
+    """Put the built assets into `tree`'s output folder, from the cache or by building; return the hash.
+    (`origin`: the app's own folder, named in errors.)"""
     key = inputs_hash(tree, spec)
     kept = CACHE / panel / key
     if not kept.is_dir():
@@ -62,7 +63,7 @@ def build(tree: Path, spec: Assets, panel: str, log: Callable[[str], None] = pri
             if ran.returncode != 0:
                 said = "\n".join(telling_lines(ran.stdout + "\n" + ran.stderr, 12))
                 raise FikasoError(f"The asset build of {panel} failed (exit {ran.returncode}); nothing was uploaded:\n"
-                                  f"{said}", f"Run `{spec.build}` in {tree} to see it fail, fix it, and deploy again")
+                                  f"{said}", f"Run `{spec.build}` in {origin} to see it fail, fix it, and deploy again")
             output = work / spec.output
             if not output.is_dir():
                 raise FikasoError(f"The asset build of {panel} made no {spec.output} folder; nothing was uploaded",
@@ -91,6 +92,6 @@ def shipped_tree(site: Site, log: Callable[[str], None] = print) -> Iterator[Pat
         return
     with tempfile.TemporaryDirectory(prefix=f"fikaso-{site.name}-") as scratch:
         copy_tree(site.source, Path(scratch))
-        build(Path(scratch), site.assets, site.name, log)
+        build(Path(scratch), site.assets, site.name, site.source, log)
         yield Path(scratch)
 

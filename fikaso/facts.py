@@ -57,6 +57,7 @@ class StackFacts:
     certificates: set[str] = field(default_factory=set)     # domains with a certificate on the server
     proxy_hash: str = ""          # sha256 of the live proxy config
     certificates_hash: str = ""   # sha256 of every live certificate and key (a swarm's nodes compare it)
+    published_hash: str = ""      # the certificates_hash the proxy's copies were last made from
     disk: str = ""                # du -sh of the base folder (status only)
 
     def all_healthy(self) -> bool:
@@ -80,6 +81,7 @@ def _stack_script(layout: Layout, disk: bool) -> str:
         f"for f in {q(layout.certificates)}/live/*/fullchain.pem; do "
         '[ -s "$f" ] && echo "certificate=$(basename "$(dirname "$f")")"; done',
         f"echo \"certificates_hash=$(cd {q(layout.certificates)} 2>/dev/null && {certbot.digest_command()})\"",
+        f"echo \"published_hash=$(cat {q(layout.published_stamp)} 2>/dev/null || true)\"",
         f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
     ]
     for site in SITES:
@@ -122,6 +124,7 @@ def parse_stack(values: Values) -> StackFacts:
     facts.certificates = set(values.all("certificate"))
     facts.proxy_hash = values.one("proxy")
     facts.certificates_hash = values.one("certificates_hash")
+    facts.published_hash = values.one("published_hash")
     facts.images = set(values.all("image"))
     facts.live = {site: value for site, value in values.with_prefix("live_").items() if value}
     for site in SITES:

@@ -36,6 +36,17 @@ class Layout:
         return self.base / "certificates"
 
     @property
+    def proxy_certificates(self) -> PurePosixPath:
+        """What the proxy serves: <domain>.pem, each key with its chain, readable by nginx's workers
+        (fikaso-certs publish writes them from certbot's live/)."""
+        return self.base / "proxy-certificates"
+
+    @property
+    def published_stamp(self) -> PurePosixPath:
+        """The checksum of the live certificates that fikaso-certs publish last made the proxy's."""
+        return self.state / "certificates.published"
+
+    @property
     def proxy_config(self) -> PurePosixPath:
         """The live proxy config; fikaso/proxy.py replaces it only after a check."""
         return self.stack / "nginx" / "proxy" / "proxy.conf"
@@ -71,7 +82,8 @@ class Layout:
 
     def folders(self) -> list[PurePosixPath]:
         """Every folder setup creates, parents first."""
-        out = [self.base, self.stack, self.secrets, self.state, self.certificates, self.acme_webroot]
+        out = [self.base, self.stack, self.secrets, self.state, self.certificates, self.proxy_certificates,
+               self.acme_webroot]
         for panel in PANELS:
             shared = self.shared(panel)
             # Mount points of the panel's volumes; nginx mounts them read-only, so they must exist.

@@ -76,8 +76,19 @@ def send_script(layout: Layout) -> str:
 
 
 def receive_script(layout: Layout) -> str:
-    """Unpack them into this node's certificates folder. The proxy reads them only when it reloads."""
-    return f"mkdir -p {q(layout.certificates)} && tar -x -C {q(layout.certificates)}"
+    """Unpack them in place of this node's copy of live/ (publish_script then makes them the proxy's)."""
+    folder = layout.certificates
+    return "\n".join([
+        f"cd {q(folder)}",
+        "rm -rf live.new live.old && mkdir live.new && tar -x -C live.new",
+        "if [ -d live ]; then mv live live.old; fi",
+        "mv live.new/live live && rm -rf live.new live.old",
+    ])
+
+
+def publish_script(layout: Layout) -> str:
+    """Make certbot's live certificates the proxy's (checked first; no reload: see stack/bin/fikaso-certs)."""
+    return cmd(layout.stack / "bin" / "fikaso-certs", "publish")
 
 
 def renew_script(layout: Layout, force: bool) -> str:

@@ -48,7 +48,7 @@ def apply_script(layout: Layout, new_id: str) -> str:
     if layout.swarm:   # no Compose project on a swarm node: the same check as a one-off container
         image = f"\"$(sed -n 's/^FIKASO_NGINX_IMAGE=//p' {q(layout.stack / '.env')})\""
         check = cmd("docker", "run", "--rm", "--network", "none", "--volume", f"{candidate}:/etc/nginx/conf.d:ro",
-                    "--volume", f"{layout.certificates}:/etc/letsencrypt:ro",
+                    "--volume", f"{layout.proxy_certificates}:/etc/nginx/certificates:ro",
                     "--volume", f"{layout.acme_webroot}:/var/www/acme:ro") + f" {image} nginx -t -q"
         running = task_container("nginx_proxy")
     else:

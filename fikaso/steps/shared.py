@@ -51,10 +51,24 @@ def proxy_config(settings: Settings, layout: Layout, facts: StackFacts) -> Outco
     text = proxy.render(settings, facts.certificates)
     https = sorted(facts.certificates & {site.domain for site in settings.sites})
     summary = f"HTTPS for {', '.join(https)}" if https else "HTTP only (no certificate yet: fab certs.issue)"
-    if facts.proxy_hash == proxy.sha256(text):
-        return unchanged(summary)
-    return changed(summary, Action("checking and installing the proxy configuration", proxy.apply_script(layout, proxy.config_id(text)),
-                                   stdin=text.encode()))
+    stale = facts.certificates and facts.published_hash != facts.certificates_hash
+    actions = [publish(layout)] if stale else []
+    if facts.proxy_hash != proxy.sha256(text):
+        actions.append(Action("checking and installing the proxy configuration",
+                              proxy.apply_script(layout, proxy.config_id(text)), stdin=text.encode()))
+    return changed(summary, *actions) if actions else unchanged(summary)
+
+
+def publish(layout: Layout, on: str | None = None) -> Action:
+    """certbot's live certificates, checked, made the proxy's copies (before a config names them)."""
+    def refused(result) -> Exception:
+        return FikasoError(
+            f"The certificates{' on ' + on if on else ''} fail nginx -t, so the proxy keeps serving the ones it has: "
+            f"{(result.stderr or result.stdout).strip()[-400:]}",
+            f"Look at {layout.certificates}/live/ there (a key that does not match its certificate, or a file made "
+            "unreadable), re-issue the domain with `fab certs.issue --domain=DOMAIN` if need be, then run `fab setup`")
+    return Action(f"publishing the certificates to the proxy{' on ' + on if on else ''}",
+                  certbot.publish_script(layout), on=on, failure=refused)
 
 
 def check_base_folder(facts: StackFacts, layout: Layout, where: str = "the server") -> None:
@@ -130,11 +144,16 @@ def edge_certificates(settings: Settings, layout: Layout, facts: Mapping[str, St
     Swarm, see stack/bin/fikaso-certs)."""
     primary = settings.primary
     want = facts[primary.host].certificates_hash
-    actions = [Action(f"copying the certificates to {node.host}", certbot.receive_script(layout), on=node.host,
-                      stdin_from=(primary.host, certbot.send_script(layout)))
-               for node in settings.with_role("edge") if node != primary and facts[node.host].certificates_hash != want]
+    actions, copied = [], 0
+    for node in settings.with_role("edge"):
+        if node != primary and facts[node.host].certificates_hash != want:
+            actions.append(Action(f"copying the certificates to {node.host}", certbot.receive_script(layout),
+                                  on=node.host, stdin_from=(primary.host, certbot.send_script(layout))))
+            copied += 1
+        if facts[primary.host].certificates and facts[node.host].published_hash != want:
+            actions.append(publish(layout, on=node.host))
     domains = len(facts[primary.host].certificates)
-    return changed(f"{domains} certificate(s) copied to {len(actions)} edge node(s)", *actions) if actions else \
+    return changed(f"{domains} certificate(s) copied to {copied} edge node(s)", *actions) if actions else \
         unchanged(f"{domains} certificate(s) on every edge node")
 
 

@@ -103,7 +103,7 @@ def test_a_test_alert_reaches_the_webhook_as_slack_style_json(webhook):
 def test_a_failed_scheduled_backup_is_told_with_the_log_lines_that_say_why(webhook):
     scheduled = fab("backup.schedule", "--cron=0 0 1 1 *", env=webhook["env"])
     assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
-    ssh(webhook, "chmod 000 /srv/fikaso/backups")
+    assert ssh(webhook, "mkdir -p /srv/fikaso/backups && chmod 000 /srv/fikaso/backups").returncode == 0
     try:
         # The command exactly as cron runs it, from the crontab line (cron would wait for New Year).
         ran = ssh(webhook, "crontab -l | grep -F '# fikaso-backup schedule' | cut -d' ' -f6- | sh")

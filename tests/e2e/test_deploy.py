@@ -174,10 +174,11 @@ def test_assets_are_built_here_shipped_and_built_again_only_when_their_inputs_ch
     assert "store: assets unchanged" in again.stdout and "building the assets" not in again.stdout, again.stdout
     before = live(deployed)
     package = styled / "package.json"
-    package.write_text(package.read_text().replace('"node scripts/build-assets.mjs"', '"node -e process.exit(3)"'))
+    package.write_text(package.read_text().replace('"node scripts/build-assets.mjs"', '"echo no vite here >&2; exit 3"'))
     broken = deploy_store(styled)
-    assert broken.returncode == 1 and "The asset build of store failed (exit 3); nothing was uploaded" in broken.stderr, \
-        broken.stdout + broken.stderr
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert re.search(r"The asset build of store failed \(exit \d+\); nothing was uploaded", broken.stderr), broken.stderr
+    assert "no vite here" in broken.stderr and f"in {styled} to see it fail" in broken.stderr
     assert live(deployed) == before
     assert deploy_store(v1).returncode == 0        # v1 again, for the tests after this one
 

@@ -82,8 +82,10 @@ def test_proxy_with_certificates_serves_https_and_redirects_http_except_challeng
         assert f"return 308 https://{domain}$request_uri;" in http and "proxy_pass" not in http
         https = server_block(conf, "443 ssl http2", domain)
         assert "listen 127.0.0.1:8080;" in https and "8080" not in http
-        assert f"ssl_certificate /etc/letsencrypt/live/{domain}/fullchain.pem;" in https
-        assert f"ssl_certificate_key /etc/letsencrypt/live/{domain}/privkey.pem;" in https
+        # Read at each handshake, from the proxy's copy: a renewal needs no reload.
+        assert "ssl_certificate /etc/nginx/certificates/$fikaso_certificate.pem;" in https
+        assert "ssl_certificate_key /etc/nginx/certificates/$fikaso_certificate.pem;" in https
+        assert f"\n    {domain} {domain};\n" in conf.split("map $ssl_server_name $fikaso_certificate {")[1].split("}")[0]
         assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in https
         assert f"http://{upstream};" in https
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf and "DHE-RSA" not in conf.replace("ECDHE-RSA", "")

@@ -147,5 +147,6 @@ def test_on_a_swarm_certbot_runs_on_the_primary_and_every_other_edge_node_gets_a
     on_primary, elsewhere = "\n".join(servers["n1"].actions), "\n".join(servers["n2"].actions)
     for only_primary in ("certonly --webroot", "crontab", "tar -C /srv/fikaso/certificates -c -h live"):
         assert only_primary in on_primary and only_primary not in elsewhere, only_primary
-    assert "tar -x -C /srv/fikaso/certificates" in elsewhere
+    assert "tar -x -C live.new" in elsewhere and "tar -x -C live.new" not in on_primary
+    assert "fikaso-certs publish" in on_primary and "fikaso-certs publish" in elsewhere   # each proxy's own copies
     assert "proxy.next" in on_primary and "proxy.next" in elsewhere     # each edge node checks its own config

@@ -13,7 +13,7 @@ def test_folders_are_created_with_a_private_secrets_folder():
     script = server.folders_script(LAYOUT, facts)
     assert script.splitlines() == [
         "mkdir -p /srv/fikaso /srv/fikaso/stack /srv/fikaso/secrets /srv/fikaso/state /srv/fikaso/certificates "
-        "/srv/fikaso/acme "
+        "/srv/fikaso/proxy-certificates /srv/fikaso/acme "
         "/srv/fikaso/panels/admin /srv/fikaso/panels/admin/releases /srv/fikaso/panels/admin/shared "
         "/srv/fikaso/panels/admin/shared/storage /srv/fikaso/panels/admin/shared/bootstrap-cache "
         "/srv/fikaso/panels/store /srv/fikaso/panels/store/releases /srv/fikaso/panels/store/shared "
