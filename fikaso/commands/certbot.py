@@ -49,7 +49,9 @@ def issue_script(layout: Layout, settings: Settings, domain: str, server: str) -
     certificates = settings.certificates
     renewal = layout.certificates / "renewal" / f"{domain}.conf"
     contact = ["--email", certificates.email] if certificates.email else ["--register-unsafely-without-email"]
-    certbot = ["certbot", "certonly", "--webroot", "--webroot-path", "/var/www/acme", "--cert-name", domain,
+    # --reuse-key (kept for renewals): nginx reads a certificate and its key in two opens of the same
+    # file at each handshake; with the key kept, a renewal published between them still matches.
+    certbot = ["certbot", "certonly", "--reuse-key", "--webroot", "--webroot-path", "/var/www/acme", "--cert-name", domain,
                "--domain", domain, "--server", server, "--non-interactive", "--agree-tos", *contact,
                "--work-dir", "/tmp/certbot", "--logs-dir", "/etc/letsencrypt/logs"]
     return "\n".join([

@@ -103,16 +103,18 @@ def test_a_test_alert_reaches_the_webhook_as_slack_style_json(webhook):
 def test_a_failed_scheduled_backup_is_told_with_the_log_lines_that_say_why(webhook):
     scheduled = fab("backup.schedule", "--cron=0 0 1 1 *", env=webhook["env"])
     assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
-    assert ssh(webhook, "mkdir -p /srv/fikaso/backups && chmod 000 /srv/fikaso/backups").returncode == 0
+    # A file where the backups folder should be: the backup cannot start.
+    assert ssh(webhook, "mkdir -p /srv/fikaso/backups && mv /srv/fikaso/backups /srv/fikaso/backups.away && "
+                        "touch /srv/fikaso/backups").returncode == 0
     try:
         # The command exactly as cron runs it, from the crontab line (cron would wait for New Year).
         ran = ssh(webhook, "crontab -l | grep -F '# fikaso-backup schedule' | cut -d' ' -f6- | sh")
         assert ran.returncode == 0, ran.stderr   # the alert was delivered, so the line as a whole succeeds
     finally:
-        ssh(webhook, "chmod 700 /srv/fikaso/backups")
+        ssh(webhook, "rm -f /srv/fikaso/backups && mv /srv/fikaso/backups.away /srv/fikaso/backups")
         fab("backup.unschedule", env=webhook["env"])
     alerts = [body for body in received() if "the scheduled backup failed" in body["summary"]]
-    assert alerts and "Permission denied" in alerts[-1]["text"], received()
+    assert alerts and "File exists" in alerts[-1]["text"], received()
 
 
 def test_deploy_notices_are_sent_when_asked_for(webhook):

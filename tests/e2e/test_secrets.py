@@ -93,6 +93,11 @@ def test_no_secret_in_argv_or_environment_while_issuing_certificates(deployed):
         keys = ssh(deployed, "find /srv/fikaso/certificates -name 'privkey*.pem' -exec stat -L -c '%a %n' {} +")
         assert keys.returncode == 0 and keys.stdout.count("privkey") >= 4, keys.stdout + keys.stderr
         assert all(line.startswith("600 ") for line in keys.stdout.splitlines()), keys.stdout
+        # The proxy's copies: each key with its chain, root's, readable by nginx's group only.
+        copies = ssh(deployed, "stat -c '%a %U %n' /srv/fikaso/proxy-certificates /srv/fikaso/proxy-certificates/*")
+        lines = copies.stdout.splitlines()
+        assert lines[0].startswith("750 deploy ") and len(lines) == 5, copies.stdout + copies.stderr
+        assert all(line.startswith("640 root ") and line.endswith(".pem") for line in lines[1:]), copies.stdout
     finally:
         http_only(deployed)
 
