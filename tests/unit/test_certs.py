@@ -31,7 +31,7 @@ def test_issue_runs_certbot_in_the_stack_for_one_domain_under_the_lock():
         "'server = https://pebble:14000/dir' /srv/fikaso/certificates/renewal/store.fikaso.test.conf; "
         "then again=--force-renewal; else again=--keep-until-expiring; fi",
         "cd /srv/fikaso/stack && docker compose run --rm --no-deps -T "
-        "-e REQUESTS_CA_BUNDLE=/etc/letsencrypt/fikaso-acme-ca.pem certbot certonly --webroot "
+        "-e REQUESTS_CA_BUNDLE=/etc/letsencrypt/fikaso-acme-ca.pem certbot certonly --reuse-key --webroot "
         "--webroot-path /var/www/acme --cert-name store.fikaso.test --domain store.fikaso.test "
         "--server https://pebble:14000/dir --non-interactive --agree-tos --register-unsafely-without-email "
         "--work-dir /tmp/certbot --logs-dir /etc/letsencrypt/logs \"$again\"",

@@ -145,7 +145,7 @@ def test_on_a_swarm_certbot_runs_on_the_primary_and_every_other_edge_node_gets_a
                               seed="n1", where="n1")
     group.steps("certs.issue", certs.issue_steps(run), run)
     on_primary, elsewhere = "\n".join(servers["n1"].actions), "\n".join(servers["n2"].actions)
-    for only_primary in ("certonly --webroot", "crontab", "tar -C /srv/fikaso/certificates -c -h live"):
+    for only_primary in ("certonly --reuse-key --webroot", "crontab", "tar -C /srv/fikaso/certificates -c -h live"):
         assert only_primary in on_primary and only_primary not in elsewhere, only_primary
     assert "tar -x -C live.new" in elsewhere and "tar -x -C live.new" not in on_primary
     assert "fikaso-certs publish" in on_primary and "fikaso-certs publish" in elsewhere   # each proxy's own copies
