@@ -336,39 +336,42 @@ def _certificates(raw: Any, root: Path) -> Certificates:
         raise _invalid("certificates.acme_server", f"is neither letsencrypt, letsencrypt-staging nor an "
                        f"https:// ACME directory URL: {server!r}",
                        "Write letsencrypt (the default), letsencrypt-staging, or your ACME server's directory URL")
-    email = str(section.get("email") or "").strip()
-    if email and not _EMAIL.match(email):
-        raise _invalid("certificates.email", f"is not an email address: {email!r}",
-                       "Give the address that should get expiry notices, or leave it out")
-    ca_bundle = section.get("ca_bundle")
-    if ca_bundle:
-        ca_bundle = Path(str(ca_bundle)).expanduser()
-        ca_bundle = ca_bundle if ca_bundle.is_absolute() else root / ca_bundle
-    return Certificates(acme_server=server, email=email, ca_bundle=ca_bundle or None)
+    email = _email(section, "certificates.email", "should get expiry notices")
+    return Certificates(acme_server=server, email=email, ca_bundle=_local_file(section, "ca_bundle", root))
 
 
 def _alerts(raw: Any, root: Path) -> Alerts:
     section = _mapping(raw or {}, "alerts")
-    email = str(section.get("email") or "").strip()
+    email = _email(section, "alerts.email", "should hear of failed backups and renewals")
+    return Alerts(email=email, deploys=_flag(section, "deploys", False), ca_bundle=_local_file(section, "ca_bundle", root))
+
+
+def _email(section: Mapping[str, Any], key: str, purpose: str) -> str:
+    email = str(section.get(key.rsplit(".", 1)[-1]) or "").strip()
     if email and not _EMAIL.match(email):
-        raise _invalid("alerts.email", f"is not an email address: {email!r}",
-                       "Give the address that should hear of failed backups and renewals, or leave it out")
-    ca_bundle = section.get("ca_bundle")
-    if ca_bundle:
-        ca_bundle = Path(str(ca_bundle)).expanduser()
-        ca_bundle = ca_bundle if ca_bundle.is_absolute() else root / ca_bundle
-    return Alerts(email=email, deploys=_flag(section, "deploys", False), ca_bundle=ca_bundle or None)
+        raise _invalid(key, f"is not an email address: {email!r}", f"Give the address that {purpose}, or leave it out")
+    return email
+
+
+def _local_file(section: Mapping[str, Any], key: str, root: Path) -> Path | None:
+    """A file on this machine, relative to the project folder unless absolute; None when not set."""
+    value = section.get(key)
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else root / path
 
 
 def check_ca_bundle(certificates: Certificates) -> None:
     """The CA bundle must be a readable PEM file: checked when it is about to be used."""
-    path = certificates.ca_bundle
-    if path is None:
-        return
-    if not path.is_file() or b"-----BEGIN CERTIFICATE-----" not in path.read_bytes():
-        raise FikasoError(f"fikaso.certificates.ca_bundle {path} is not a PEM file of CA certificates",
-                          "Point it at the PEM file of the CA that signs your ACME server's HTTPS, or remove "
-                          "the setting to use the system's CAs")
+    check_pem(certificates.ca_bundle, "certificates.ca_bundle", "your ACME server's HTTPS")
+
+
+def check_pem(path: Path | None, key: str, signs: str) -> None:
+    if path is not None and (not path.is_file() or b"-----BEGIN CERTIFICATE-----" not in path.read_bytes()):
+        raise FikasoError(f"fikaso.{key} {path} is not a PEM file of CA certificates",
+                          f"Point it at the PEM file of the CA that signs {signs}, or remove the setting to use "
+                          "the system's CAs")
 
 
 def with_source(settings: Settings, name: str, source: Path) -> Settings:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .config import Settings
+from .config import Settings, check_pem
 from .errors import FikasoError
 
 _PASSWORD = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -172,8 +172,6 @@ def load(settings: Settings) -> Secrets:
         passwords[site.name] = password
         envs[site.name] = env.encode()
     ca = settings.alerts.ca_bundle
-    if ca is not None and (not ca.is_file() or b"-----BEGIN CERTIFICATE-----" not in ca.read_bytes()):
-        raise FikasoError(f"fikaso.alerts.ca_bundle {ca} is not a PEM file of CA certificates",
-                          "Point it at the CA that signs your webhook's HTTPS, or remove the setting")
+    check_pem(ca, "alerts.ca_bundle", "your webhook's HTTPS")
     return Secrets(mysql_root_password=root, db_passwords=passwords, env_files=envs, webhook_url=webhook_url(settings),
                    alert_ca=ca.read_bytes() if ca is not None else b"")

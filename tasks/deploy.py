@@ -1,8 +1,10 @@
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 from fikaso import assets
 from fikaso import config as fikaso_config
@@ -58,6 +60,31 @@ def tell(runner: Runner, run: steps.SiteRun, summary: str, details: str) -> None
         print("warning: the deploy notice reached no one (see state/alerts.log on the server)", file=sys.stderr)
 
 
+@contextmanager
+def shipping(settings, site, ref: str | None) -> Iterator[tuple]:
+    """The site as a deploy ships it, and the commit to record: its source folder as it is (naming
+    uncommitted changes) or exactly a ref's tree, with its assets built in (fikaso/assets.py)."""
+    with tempfile.TemporaryDirectory(prefix=f"fikaso-{site.name}-") as scratch:
+        if ref is not None:
+            commit = shipped.export(site.source, ref, site.name, Path(scratch))
+            try:
+                fikaso_config.check_sources(fikaso_config.with_source(settings, site.name, Path(scratch)), (site.name,))
+            except FikasoError as error:
+                raise FikasoError(f"At {ref}, {error.problem}", error.fix) from None
+            print(f"{site.name}: shipping {ref} ({commit[:12]}) of {site.source}")
+            site, commit = replace(site, source=Path(scratch)), commit[:12]
+        else:
+            commit = records.source_commit(site.source)
+            changes = shipped.uncommitted(site.source)
+            if changes:
+                print(f"warning: {site.name}'s source {site.source} has {len(changes)} uncommitted change(s), "
+                      f"shipped as they are ({', '.join(line.strip() for line in changes[:5])}"
+                      f"{', ...' if len(changes) > 5 else ''}); `--ref=HEAD` ships the last commit instead",
+                      file=sys.stderr)
+        with assets.shipped_tree(site) as tree:
+            yield replace(site, source=tree), commit
+
+
 @fikaso_task(help={"panel": "admin, store, website, landing, or all",
                    "ref": "ship exactly this tag, branch or commit of the panel's git repository",
                    "source": "ship this folder instead of the configured source, for this run",
@@ -83,28 +110,10 @@ def deploy(c, panel=None, ref=None, source=None, plan=False, verbose=False):
     fikaso_config.check_sources(settings, tuple(site.name for site in sites))
     runner = runner_for(c, settings, plan)
     for site in sites:
-        with tempfile.TemporaryDirectory(prefix=f"fikaso-{site.name}-") as scratch:
-            if ref is not None:
-                commit = shipped.export(site.source, ref, site.name, Path(scratch))
-                exported = fikaso_config.with_source(settings, site.name, Path(scratch))
-                try:
-                    fikaso_config.check_sources(exported, (site.name,))
-                except FikasoError as error:
-                    raise FikasoError(f"At {ref}, {error.problem}", error.fix) from None
-                print(f"{site.name}: shipping {ref} ({commit[:12]}) of {site.source}")
-                site, commit = replace(site, source=Path(scratch)), commit[:12]
-            else:
-                commit = records.source_commit(site.source)
-                changes = shipped.uncommitted(site.source)
-                if changes:
-                    print(f"warning: {site.name}'s source {site.source} has {len(changes)} uncommitted change(s), "
-                          f"shipped as they are ({', '.join(line.strip() for line in changes[:5])}"
-                          f"{', ...' if len(changes) > 5 else ''}); `--ref=HEAD` ships the last commit instead",
-                          file=sys.stderr)
-            with assets.shipped_tree(site) as tree:
-                run = steps.SiteRun(settings=settings, site=replace(site, source=tree), actor=records.Actor.here(),
-                                    action="deploy", commit=commit, verbose=verbose, primary=primary(settings))
-                run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
+        with shipping(settings, site, ref) as (shipped_site, commit):
+            run = steps.SiteRun(settings=settings, site=shipped_site, actor=records.Actor.here(), action="deploy",
+                                commit=commit, verbose=verbose, primary=primary(settings))
+            run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
         if not runner.planning:
             print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
 
