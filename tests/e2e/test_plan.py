@@ -4,8 +4,9 @@ import pytest
 
 from .helpers import fab, ssh
 
-STATE = ("cd /srv/fikaso && find . -xdev -printf '%p %y %m %l\\n' | sort"
-         " && find . -xdev -type f -print0 | sort -z | xargs -0 sha256sum"
+# The proxy's copies of the certificates are not the deploy user's to read: their size and time stand in.
+STATE = ("cd /srv/fikaso && find . -xdev -printf '%p %y %m %l %s %T@\\n' | sort"
+         " && find . -xdev -type f -readable -print0 | sort -z | xargs -0 sha256sum"
          " && echo crontab: && (crontab -l 2>/dev/null || true)"
          " && echo containers: && docker ps -a --no-trunc --format '{{.ID}} {{.Names}} {{.Status}}'"
          " | sed 's/Up .*/Up/' | sort"
