@@ -33,6 +33,7 @@ _ADDRESS = re.compile(r"^[0-9a-fA-F.:]+$")
 # PHP-FPM and nginx, edge nodes the proxy with ports 80 and 443.
 ROLES = ("manager", "database", "web", "edge")
 DEFAULT_REPLICAS = 2
+MAX_WORKERS = 20
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Site:
     source: Path
     health: str = "/"        # the page a deploy asks before and after the switch
     assets: Assets | None = None
+    workers: int = 0         # a panel's queue workers (`artisan queue:work`)
+    scheduler: bool = False  # a panel's scheduler (`artisan schedule:run` each minute)
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,15 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
                        f"Give the path of a page that answers 2xx when the app works, such as {DEFAULT_HEALTH} "
                        "(letters, digits and / . _ ~ - only)")
     assets = _assets(section.get("assets"), f"{where}.assets") if name in PANELS and section.get("assets") else None
-    return Site(name=name, domain=domain, port=port, source=source, health=health, assets=assets)
+    workers, scheduler = 0, False
+    if name in PANELS:
+        workers = section.get("workers", 0)
+        if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
+            raise _invalid(f"{where}.workers", f"must be a whole number from 0 to {MAX_WORKERS}, not {workers!r}",
+                           "Give the number of queue workers the panel runs, such as 2, or 0 for none")
+        scheduler = _flag(section, "scheduler", False, where)
+    return Site(name=name, domain=domain, port=port, source=source, health=health, assets=assets,
+                workers=workers, scheduler=scheduler)
 
 
 def _relative(value: Any, key: str) -> str:
@@ -242,6 +253,12 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
         raise _invalid("restore_snapshot_on_failed_migrations", "needs snapshot_before_migrations: true",
                        "Turn snapshots on, or this setting off: there is nothing to restore without a snapshot")
     nodes = _nodes(section.get("nodes"))
+    background = [site.name for site in panels if site.workers or site.scheduler]
+    if nodes and background:
+        raise _invalid(f"panels.{background[0]}", "asks for queue workers or a scheduler, which Fikaso does not yet "
+                       "run on a swarm",
+                       "Set workers: 0 and scheduler: false for a swarm (queue workers and the scheduler run on one "
+                       "VPS, without nodes:, for now)")
     replicas = {name: _replicas(panels_raw[name].get("replicas", section.get("replicas", DEFAULT_REPLICAS)),
                                 f"panels.{name}.replicas" if "replicas" in panels_raw[name] else "replicas")
                 for name in PANELS}
@@ -321,10 +338,10 @@ def _ssh_config_files(raw: Any, root: Path) -> tuple[Path, ...]:
     return tuple(path if path.is_absolute() else root / path for path in files)
 
 
-def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
+def _flag(section: Mapping[str, Any], key: str, default: bool, where: str = "") -> bool:
     value = section.get(key, default)
     if not isinstance(value, bool):
-        raise _invalid(key, f"must be true or false, not {value!r}", "Write true or false")
+        raise _invalid(f"{where}.{key}" if where else key, f"must be true or false, not {value!r}", "Write true or false")
     return value
 
 

@@ -31,6 +31,7 @@ class Service:
     state: str
     health: str
     image: str = ""
+    running: int = 0     # its running containers (a service with replicas has several)
 
     @property
     def healthy(self) -> bool:
@@ -107,7 +108,11 @@ def _services(values: list[str]) -> dict[str, Service]:
             continue
         parsed = json.loads(value)
         rows.extend(parsed if isinstance(parsed, list) else [parsed])
-    return {row["Service"]: Service(row["Service"], row.get("State", ""), row.get("Health", ""), row.get("Image", ""))
+    running: dict[str, int] = {}
+    for row in rows:
+        running[row["Service"]] = running.get(row["Service"], 0) + (row.get("State") == "running")
+    return {row["Service"]: Service(row["Service"], row.get("State", ""), row.get("Health", ""), row.get("Image", ""),
+                                    running[row["Service"]])
             for row in rows}
 
 

@@ -93,7 +93,8 @@ def panel_env(settings: Settings, panel: str, password: str) -> str:
         f"DB_PASSWORD={password}",
         "CACHE_DRIVER=file",
         "SESSION_DRIVER=file",
-        "QUEUE_CONNECTION=sync",
+        # Queue workers read jobs from the database (the app needs the queue's table: artisan queue:table).
+        f"QUEUE_CONNECTION={'database' if site.workers else 'sync'}",
         "",
     ])
 
@@ -175,3 +176,17 @@ def load(settings: Settings) -> Secrets:
     check_pem(ca, "alerts.ca_bundle", "your webhook's HTTPS")
     return Secrets(mysql_root_password=root, db_passwords=passwords, env_files=envs, webhook_url=webhook_url(settings),
                    alert_ca=ca.read_bytes() if ca is not None else b"")
+
+
+def idle_worker_warnings(settings: Settings, secrets: Secrets) -> list[str]:
+    """Panels that run queue workers while their .env sends every job to the `sync` queue, which runs it
+    in the request itself: the workers would wait for jobs that never come."""
+    warnings = []
+    for site in settings.panels:
+        connection = env_values(secrets.env_files[site.name].decode()).get("QUEUE_CONNECTION") or "sync"
+        if site.workers and connection == "sync":
+            warnings.append(f"warning: {site.name} runs {site.workers} queue worker(s), but its .env "
+                            f"({settings.secrets_dir / (site.name + '.env')}) sets QUEUE_CONNECTION={connection}, so "
+                            "jobs run in the request and the workers stay idle. Set QUEUE_CONNECTION=database (the app "
+                            "needs the queue's table: php artisan queue:table) and run `fab setup` again")
+    return warnings

@@ -35,6 +35,7 @@ STACK = "fikaso"              # the stack's name: its services are fikaso_<servi
 ACME = "acme"                 # the service that serves the primary's certificate challenges
 COMPOSE_FILE = PROJECT_ROOT / "stack" / "compose.yaml"
 FILE_NAME = "swarm.yaml"
+BACKGROUND_SUFFIXES = ("_worker", "_scheduler")
 DROPPED_KEYS = ("container_name", "depends_on", "restart", "ports")
 ROLE_LABEL = "fikaso.{role}"
 # A node that dies answers nothing, so a connection to it only ends when TCP notices. nginx sets
@@ -98,6 +99,8 @@ def swarm_form(compose_text: str, env: Mapping[str, str], stack_dir: PurePosixPa
     services = {}
     for name, spec in source["services"].items():
         if spec.get("profiles"):      # one-off tools, run with `docker run` on a swarm
+            continue
+        if name.endswith(BACKGROUND_SUFFIXES):    # queue workers and schedulers run on one VPS only, for now
             continue
         service = {key: value for key, value in spec.items() if key not in DROPPED_KEYS}
         if "volumes" in service:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Mapping
 
 from .commands.compose import SERVICES, SITES
 from .commands.swarm import SWARM_SERVICES
@@ -12,13 +14,18 @@ from .swarm_stack import ROLE_LABEL
 from .tables import table
 
 
-def render_status(facts: StackFacts, layout: Layout) -> str:
+def render_status(facts: StackFacts, layout: Layout, background: Mapping[str, int] = MappingProxyType({})) -> str:
+    """`background`: the queue workers and schedulers asked for (service -> containers)."""
     disk = facts.disk or "?"
     services = []
     for name in SERVICES:
         service = facts.services.get(name)
         services.append((name, service.state if service else "absent", (service.health or "-") if service else "-"))
     rows = [table(("SERVICE", "STATE", "HEALTH"), services), ""]
+    if background:
+        rows += [table(("BACKGROUND", "RUNNING"),
+                       [(name, f"{facts.services[name].running if name in facts.services else 0} of {wanted} running")
+                        for name, wanted in background.items()]), ""]
     rows.append(table(("SITE", "LIVE RELEASE"), [(site, facts.live.get(site, "none")) for site in SITES]))
     rows.append("")
     rows.append(f"disk used by {layout.base}: {disk}")

@@ -18,6 +18,7 @@ from typing import Mapping
 import yaml
 
 from fikaso.commands.compose import NETWORK as STACK_NETWORK
+from fikaso.config import PANELS
 from fikaso.errors import FikasoError
 
 from .local import run, succeeds
@@ -54,7 +55,9 @@ def config_text(count: int) -> str:
     return ("# Written by `fab sandbox.up --nodes=N`: the test VPSs as a swarm. Use it with\n"
             f"# `fab -f {SWARM_CONFIG.relative_to(STATE_DIR.parent)} TASK`; it is read over fabric.yaml.\n"
             "# The certificates come from the nodes' own test ACME server (`fab sandbox.acme --nodes`).\n"
-            + yaml.safe_dump({"fikaso": {"nodes": nodes, "certificates": certificates}}, sort_keys=False))
+            "# Queue workers and schedulers run on one VPS only, so fabric.yaml's are turned off here.\n"
+            + yaml.safe_dump({"fikaso": {"nodes": nodes, "certificates": certificates, "panels": {
+                panel: {"workers": 0, "scheduler": False} for panel in PANELS}}}, sort_keys=False))
 
 
 def acme_up(log=print) -> dict:

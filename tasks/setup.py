@@ -1,5 +1,8 @@
+import sys
+
 from fikaso import config as fikaso_config
 from fikaso import records
+from fikaso import secrets as fikaso_secrets
 from fikaso.errors import FikasoError
 from fikaso.remote import RemoteError
 from fikaso.steps import setup as steps
@@ -34,5 +37,7 @@ def setup(c, plan=False):
     settings = settings_of(c)
     fikaso_config.check_sources(settings)
     secrets = load_secrets(settings)
+    for warning in fikaso_secrets.idle_worker_warnings(settings, secrets):
+        print(warning, file=sys.stderr)
     runner = open_swarm_runner(c, settings, plan) if settings.swarm else open_runner(c, settings, plan)
     run_setup(runner, settings, secrets)

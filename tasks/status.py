@@ -1,5 +1,5 @@
 from fikaso import facts
-from fikaso.commands.compose import logs_script
+from fikaso.commands.compose import background, logs_script
 from fikaso.layout import Layout
 from fikaso.plan import Action
 from fikaso.views import render_status, render_swarm_status
@@ -25,7 +25,7 @@ def status(c):
         return
     layout = Layout(settings.base_dir)
     stack, *freshness = open_runner(c, settings).read(facts.stack(layout, disk=True), *freshness_facts(layout))
-    print(render_status(stack, layout))
+    print(render_status(stack, layout, background(settings)))
     warning = overdue(*freshness)
     if warning:
         print(warning)

@@ -1,7 +1,7 @@
 """The Compose stack on the VPS: its services, and the compose commands every step uses."""
 from __future__ import annotations
 
-from ..config import PANELS
+from ..config import PANELS, Settings
 from ..errors import FikasoError
 from ..layout import Layout
 from ..shell import cmd, q
@@ -10,10 +10,23 @@ from ..swarm_stack import ACME
 SITES = (*PANELS, "landing")
 SERVICES = ("mysql", *(f"{p}_panel" for p in PANELS), *(f"{p}_nginx" for p in PANELS),
             "landing_nginx", "nginx_proxy")
+# Each panel's queue workers and scheduler: as many as fabric.yaml asks, none by default; one VPS only.
+BACKGROUND_SERVICES = tuple(f"{p}_{kind}" for p in PANELS for kind in ("worker", "scheduler"))
 NGINX_SERVICES = tuple(name for name in SERVICES if name.endswith("_nginx") or name == "nginx_proxy")
 WAIT_SECONDS = 300
 NETWORK = "fikaso_network"   # the stack's network (FIKASO_NETWORK in the bundle's .env)
 STACK = "fikaso"              # Compose's project name, and the Swarm stack's name
+
+
+def background(settings: Settings) -> dict[str, int]:
+    """The queue workers and schedulers fabric.yaml asks for: service -> containers, those asked only."""
+    wanted = {}
+    for site in settings.panels:
+        if site.workers:
+            wanted[f"{site.name}_worker"] = site.workers
+        if site.scheduler:
+            wanted[f"{site.name}_scheduler"] = 1
+    return wanted
 
 
 def compose(layout: Layout, *args: object) -> str:
@@ -55,7 +68,7 @@ def reload_every_nginx_script(layout: Layout) -> str:
 
 def logs_script(layout: Layout, service: str, tail: int, follow: bool) -> str:
     """A service's logs: Compose's, or on a swarm (on a manager) every task's, each line naming its task."""
-    known = (*SERVICES, ACME) if layout.swarm else SERVICES
+    known = (*SERVICES, ACME) if layout.swarm else (*SERVICES, *BACKGROUND_SERVICES)
     if service not in known:
         raise FikasoError(f"There is no service named {service!r}", f"Use one of: {', '.join(known)}")
     if tail < 0:

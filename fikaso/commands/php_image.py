@@ -73,26 +73,36 @@ def pin_name(panel: str) -> str:
     return f"php-image.{panel}.yaml"
 
 
+def panel_services(panel: str) -> tuple[str, ...]:
+    """The services that run the panel's PHP image: PHP-FPM, queue workers, scheduler."""
+    return (f"{panel}_panel", f"{panel}_worker", f"{panel}_scheduler")
+
+
 def pin_text(panel: str, image: str) -> str:
-    return (f"# Written by Fikaso (fikaso/php_image.py): the PHP image that {panel}_panel runs.\n"
-            f"services:\n  {panel}_panel:\n    image: {image}\n")
+    services = "".join(f"  {service}:\n    image: {image}\n" for service in panel_services(panel))
+    return (f"# Written by Fikaso (fikaso/php_image.py): the PHP image that {panel}'s services run.\n"
+            f"services:\n{services}")
 
 
 def pin_lines(layout: Layout, panel: str, image_word: str) -> list[str]:
     """Pin the panel to an image given as a shell word: a quoted name, or "$variable"."""
     path = layout.stack / pin_name(panel)
-    return [f"printf {q(pin_text(panel, '%s'))} {image_word} > {q(str(path) + '.tmp')}",
+    words = " ".join([image_word] * len(panel_services(panel)))    # one for each %s
+    return [f"printf {q(pin_text(panel, '%s'))} {words} > {q(str(path) + '.tmp')}",
             cmd("mv", "-f", f"{path}.tmp", path)]
 
 
 def missing_pins_script(layout: Layout, image: str) -> str:
     """Pin each panel that has no pin to the image its container runs, or to `image` if none runs.
 
-    Pins that exist stay: a panel moves to another image with a deploy or a rollback.
+    Pins that exist stay: a panel moves to another image with a deploy or a rollback. A pin written
+    before panels had queue workers names only the PHP-FPM service; it is written again, for the
+    image that service runs.
     """
     lines = []
     for panel in PANELS:
-        lines += [f"if [ ! -f {q(layout.stack / pin_name(panel))} ]; then",
+        pin = q(layout.stack / pin_name(panel))
+        lines += [f"if [ ! -f {pin} ] || ! grep -q {q(f'  {panel}_worker:')} {pin}; then",
                   f"  image=$({live_image(panel)} || echo {q(image)})",
                   *(f"  {line}" for line in pin_lines(layout, panel, '"$image"')), "fi"]
     return "\n".join(lines)
@@ -211,7 +221,7 @@ def settle_lines(layout: Layout, panel: str, image_word: str, seconds: int = 120
     to it, stop the candidate."""
     return [
         *pin_lines(layout, panel, image_word),
-        compose(layout, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", seconds, f"{panel}_panel"),
+        compose(layout, "up", "--detach", "--no-deps", "--wait", "--wait-timeout", seconds, *panel_services(panel)),
         *route_lines(layout, panel, None, None),
         *remove_candidate_lines(panel),
         cmd("rm", "-f", layout.stack / f"php-image.{panel}.candidate.yaml"),

@@ -17,7 +17,7 @@ from ..config import PANELS, PREVIEW_OFFSET, Site
 from ..layout import APP_ROOT, RELEASE_FILE, SOURCE_HASH_FILE, Layout
 from ..shell import cmd, q, wait_page_lines
 from . import php_image, swarm
-from .compose import exec_in, task_container
+from .compose import compose as compose_command, exec_in, task_container
 
 MANIFEST_FILE = ".fikaso-manifest"
 LINK_LIST_FILE = ".fikaso-link-list"
@@ -131,6 +131,16 @@ def in_php(layout: Layout, panel: str, container: str | None, options: list[str]
 def artisan_script(layout: Layout, panel: str, *args: str) -> str:
     """`php artisan ARGS` in the panel's live release."""
     return exec_in(layout, f"{panel}_panel", "php", "artisan", *args, options=("-w", f"{APP_ROOT}/current"))
+
+
+def restart_workers_script(layout: Layout, panel: str) -> str:
+    """Each queue worker finishes the job in hand, then starts again in the live release
+    (`artisan queue:restart`, read by the workers from the app's cache). If that fails, the workers are
+    restarted by Docker, which also lets the job in hand finish. Prints workers=stale if both fail:
+    the release is live either way, so the deploy goes on."""
+    restart = compose_command(layout, "restart", f"{panel}_worker")
+    return (f"if ! {{ ({artisan_script(layout, panel, 'queue:restart')}) >/dev/null 2>&1 || "
+            f"({restart}) >/dev/null 2>&1; }}; then echo workers=stale; fi")
 
 
 def install_script(layout: Layout, panel: str, release_id: str, uid: str, container: str | None = None) -> str:

@@ -274,7 +274,18 @@ def switch(run: SiteRun) -> Outcome:
     activate = Action("switching and checking through the proxy",
                       release.activate_script(run.layout, run.site, target, previous or None,
                                               image=moving_to or None), failure=failure)
-    return changed(f"{run.site.domain} answers from {target}{' on ' + moving_to if moving_to else ''}", activate)
+    detail = f"{run.site.domain} answers from {target}{' on ' + moving_to if moving_to else ''}"
+    if not run.site.workers:
+        return changed(detail, activate)
+    restart = Action("telling the queue workers to restart in it",
+                     release.restart_workers_script(run.layout, run.name))
+
+    def judge(results) -> Outcome:
+        if "workers=stale" not in results[-1].stdout.split():
+            return changed(f"{detail}; queue workers restart in it")
+        return changed(f"{detail}; warning: its queue workers could not be restarted and still run the code of "
+                       f"{previous or 'before'}. On the VPS: {release.artisan_script(run.layout, run.name, 'queue:restart')}")
+    return changed(detail, activate, restart, judge=judge)
 
 
 def _image_on_every_node(run: SiteRun, target: str) -> Outcome:

@@ -120,7 +120,17 @@ def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, s
         "COMPOSE_FILE": php_image.compose_files(),
         "FIKASO_SWARM": "yes" if settings.swarm else "no",
         "FIKASO_ALERT_EMAIL": settings.alerts.email,
+        **background_env(settings),
     }
+
+
+def background_env(settings: Settings) -> dict[str, str]:
+    """How many queue workers and schedulers each panel runs (the replicas of its services in compose.yaml)."""
+    env = {}
+    for site in settings.panels:
+        env[f"FIKASO_{site.name.upper()}_WORKERS"] = str(site.workers)
+        env[f"FIKASO_{site.name.upper()}_SCHEDULER"] = "1" if site.scheduler else "0"
+    return env
 
 
 def make_bundle(settings: Settings, uid: str, secrets_version: str = "") -> archive.Archive:

@@ -11,6 +11,15 @@ def shipped_section() -> dict:
     return copy.deepcopy(yaml.safe_load((ROOT / "fabric.yaml").read_text())["fikaso"])
 
 
+def swarm_section(nodes: list[dict], **more) -> dict:
+    """The shipped settings on a swarm of `nodes`: without queue workers and schedulers, which run on one
+    VPS only (as the test swarm's config has them)."""
+    section = {**shipped_section(), "nodes": nodes, **more}
+    for panel in section["panels"].values():
+        panel.update(workers=0, scheduler=False)
+    return section
+
+
 class ScriptedRemote:
     """A stand-in server for failure paths: answers each script with the next scripted Result
     (exit 0 and no output once they run out) and remembers every script it was sent."""

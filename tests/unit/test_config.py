@@ -3,7 +3,7 @@ import pytest
 from fikaso.config import check_sources, load_settings
 from fikaso.errors import FikasoError
 
-from .helpers import ROOT, shipped_section
+from .helpers import ROOT, shipped_section, swarm_section
 
 
 def test_shipped_fabric_yaml_is_valid():
@@ -159,7 +159,7 @@ def test_one_vps_has_no_nodes_and_is_no_swarm():
 
 
 def test_nodes_make_a_swarm_with_roles_and_replicas():
-    section = {**shipped_section(), "nodes": THREE_NODES, "replicas": 3}
+    section = swarm_section(THREE_NODES, replicas=3)
     section["panels"]["store"] = {**section["panels"]["store"], "replicas": 4}
     settings = load_settings(section, root=ROOT)
     assert settings.swarm and settings.primary.host == "deploy@10.0.0.1"
@@ -186,3 +186,26 @@ def test_bad_nodes_are_named_with_the_fix(nodes, says):
 
 def test_replicas_must_be_a_small_whole_number():
     assert "fikaso.replicas must be a whole number from 1 to 50" in broken(lambda s: s.update(replicas=0))
+
+
+@pytest.mark.parametrize("key, value, phrase", [
+    ("workers", 21, "from 0 to 20"), ("workers", -1, "from 0 to 20"), ("workers", "2", "from 0 to 20"),
+    ("workers", True, "from 0 to 20"), ("scheduler", "yes", "true or false")])
+def test_bad_queue_worker_and_scheduler_settings_are_named(key, value, phrase):
+    message = broken(lambda s: s["panels"]["admin"].update({key: value}))
+    assert f"fikaso.panels.admin.{key}" in message and phrase in message
+
+
+def test_queue_workers_and_the_scheduler_are_per_panel_and_off_by_default():
+    section = shipped_section()
+    section["panels"]["admin"].update(workers=3, scheduler=True)
+    section["panels"]["store"].pop("workers")
+    section["panels"]["store"].pop("scheduler")
+    settings = load_settings(section, root=ROOT)
+    assert (settings.panel("admin").workers, settings.panel("admin").scheduler) == (3, True)
+    assert (settings.panel("store").workers, settings.panel("store").scheduler) == (0, False)
+
+
+def test_queue_workers_on_a_swarm_are_refused_with_the_way_round():
+    message = broken(lambda s: s.update(nodes=THREE_NODES))
+    assert "fikaso.panels.store" in message and "swarm" in message and "workers: 0 and scheduler: false" in message

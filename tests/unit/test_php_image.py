@@ -1,7 +1,9 @@
 import shlex
+import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
+import yaml
 
 from fikaso.commands import php_image, release
 from fikaso.config import Site, load_settings
@@ -50,15 +52,27 @@ def test_compose_reads_every_panels_pin_after_compose_yaml():
         "compose.yaml:php-image.admin.yaml:php-image.store.yaml:php-image.website.yaml"
 
 
-def test_a_missing_pin_takes_the_image_the_panel_runs_or_the_new_one():
-    text = php_image.missing_pins_script(LAYOUT, "fikaso/php:new")
-    store = text[text.index("if [ ! -f /srv/fikaso/stack/php-image.store.yaml ]; then"):]
-    store = store[:store.index("\nfi\n") + 3]
-    assert ("  image=$(docker inspect --format '{{.Config.Image}}' fikaso_store_panel 2>/dev/null | grep . "
-            "|| echo fikaso/php:new)\n  printf '# Written by Fikaso") in store
-    assert store.endswith("services:\n  store_panel:\n    image: %s\n' \"$image\" > "
-                          "/srv/fikaso/stack/php-image.store.yaml.tmp\n"
-                          "  mv -f /srv/fikaso/stack/php-image.store.yaml.tmp /srv/fikaso/stack/php-image.store.yaml\nfi")
+def test_a_missing_or_older_pin_takes_the_image_the_panel_runs_and_a_current_pin_stays(tmp_path):
+    layout = Layout(PurePosixPath(tmp_path))
+    stack = Path(layout.stack)
+    stack.mkdir(parents=True)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    # The server's Docker: admin's and website's containers run fikaso/php:old, store runs none.
+    (fake / "docker").write_text('#!/bin/bash\ncase "$*" in *fikaso_store_panel*) echo;; *) echo fikaso/php:old;; esac\n')
+    (fake / "docker").chmod(0o755)
+    older = "services:\n  website_panel:\n    image: fikaso/php:old\n"
+    (stack / "php-image.website.yaml").write_text(older)
+    current = php_image.pin_text("admin", "fikaso/php:kept")
+    (stack / "php-image.admin.yaml").write_text(current)
+    subprocess.run(["bash", "-euc", php_image.missing_pins_script(layout, "fikaso/php:new")], check=True,
+                   env={"PATH": f"{fake}:/usr/bin:/bin"})
+    pins = {panel: yaml.safe_load((stack / php_image.pin_name(panel)).read_text())["services"]
+            for panel in ("admin", "store", "website")}
+    assert pins["admin"] == {f"admin_{kind}": {"image": "fikaso/php:kept"} for kind in ("panel", "worker", "scheduler")}
+    assert pins["store"] == {f"store_{kind}": {"image": "fikaso/php:new"} for kind in ("panel", "worker", "scheduler")}
+    assert pins["website"] == {f"website_{kind}": {"image": "fikaso/php:old"}
+                               for kind in ("panel", "worker", "scheduler")}
 
 
 def test_the_candidate_runs_the_panels_service_on_the_new_image_and_must_become_healthy():

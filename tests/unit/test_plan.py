@@ -14,7 +14,7 @@ from fikaso.runner import Runner
 from fikaso.secrets import Secrets
 from fikaso.steps import deploy, setup
 
-from .helpers import ROOT, FactServer, shipped_section
+from .helpers import ROOT, FactServer, shipped_section, swarm_section
 
 SETTINGS = load_settings(shipped_section(), root=ROOT)
 ACTOR = records.Actor("ana", "laptop", 1)
@@ -110,9 +110,9 @@ def test_every_script_a_plan_prints_passes_shellcheck(tmp_path):
     assert not failures, "\n".join(failures)
 
 
-SWARM = load_settings({**shipped_section(), "nodes": [
+SWARM = load_settings(swarm_section([
     {"host": "n1", "roles": ["manager", "database", "web", "edge"]},
-    {"host": "n2", "roles": ["web", "edge"]}]}, root=ROOT)
+    {"host": "n2", "roles": ["web", "edge"]}]), root=ROOT)
 
 
 def test_a_swarm_deploy_locks_records_and_migrates_on_the_primary_and_ships_the_release_to_every_node():
@@ -139,8 +139,8 @@ def test_on_a_swarm_certbot_runs_on_the_primary_and_every_other_edge_node_gets_a
                "n2": FactServer({"stack": stack + "old"})}
     group = Runner.group([(name, server, node.roles) for (name, server), node in zip(servers.items(), SWARM.nodes)],
                          out=io.StringIO())
-    settings = load_settings({**shipped_section(), "nodes": [{"host": n.host, "roles": list(n.roles)} for n in SWARM.nodes],
-                              "certificates": {}}, root=ROOT)
+    settings = load_settings(swarm_section([{"host": n.host, "roles": list(n.roles)} for n in SWARM.nodes],
+                                           certificates={}), root=ROOT)
     run = certs.SwarmIssueRun(settings=settings, domains=["store.fikaso.test"], server="https://acme.test/dir",
                               seed="n1", where="n1")
     group.steps("certs.issue", certs.issue_steps(run), run)

@@ -107,3 +107,14 @@ def test_the_secrets_upload_drops_a_webhook_that_was_deleted_here():
     script = server.secrets_script(Layout(PurePosixPath("/srv/fikaso")), "abc").splitlines()
     assert script[0] == "rm -f /srv/fikaso/secrets/alert_webhook_url /srv/fikaso/secrets/alert_ca.pem"
     assert script[1].startswith("tar -x")
+
+
+def test_a_panel_with_workers_gets_a_database_queue_and_a_sync_one_is_warned_of(settings):
+    secrets.generate(settings)
+    assert "QUEUE_CONNECTION=database" in (settings.secrets_dir / "store.env").read_text()
+    assert "QUEUE_CONNECTION=sync" in (settings.secrets_dir / "admin.env").read_text()
+    assert secrets.idle_worker_warnings(settings, secrets.load(settings)) == []
+    env = settings.secrets_dir / "store.env"
+    env.write_text(env.read_text().replace("QUEUE_CONNECTION=database", "QUEUE_CONNECTION=sync"))
+    (warning,) = secrets.idle_worker_warnings(settings, secrets.load(settings))
+    assert "store runs 2 queue worker(s)" in warning and "Set QUEUE_CONNECTION=database" in warning

@@ -1,3 +1,4 @@
+import json
 from pathlib import PurePosixPath
 
 from fikaso.layout import Layout
@@ -54,6 +55,18 @@ def test_facts_are_parsed_into_what_steps_decide_on():
 def test_old_compose_json_array_is_understood_too():
     facts = parse_facts('ps=[{"Service":"mysql","State":"running","Health":"healthy"}]')
     assert facts.services["mysql"].healthy
+
+
+def test_status_counts_each_panels_running_queue_workers_and_scheduler_against_the_setting():
+    rows = [{"Service": "store_worker", "State": "running"}, {"Service": "store_worker", "State": "restarting"},
+            {"Service": "store_scheduler", "State": "running"}]
+    text = render_status(parse_facts("".join(f"ps={json.dumps(row)}\n" for row in rows)), LAYOUT,
+                         {"store_worker": 2, "store_scheduler": 1, "admin_worker": 3})
+    lines = {line.split()[0]: " ".join(line.split()[1:]) for line in text.splitlines() if line.strip()}
+    assert lines["store_worker"] == "1 of 2 running"
+    assert lines["store_scheduler"] == "1 of 1 running"
+    assert lines["admin_worker"] == "0 of 3 running"
+    assert "store_worker" not in render_status(parse_facts(""), LAYOUT)
 
 
 def test_facts_script_reads_everything_in_one_script():

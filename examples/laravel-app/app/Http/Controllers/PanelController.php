@@ -2,6 +2,7 @@
 
 namespace App\Http\Controllers;
 
+use App\Release;
 use Illuminate\Routing\Controller;
 use Illuminate\Support\Facades\DB;
 use Throwable;
@@ -13,7 +14,7 @@ class PanelController extends Controller
     {
         return view('panel', [
             'panel' => config('app.name'),
-            'release' => $this->release(),
+            'release' => Release::id(),
             'database' => DB::connection()->getDatabaseName(),
             'note' => DB::table('panel_notes')->orderBy('id')->value('body'),
         ]);
@@ -29,12 +30,5 @@ class PanelController extends Controller
         }
 
         return response("ok\n", 200)->header('Content-Type', 'text/plain');
-    }
-
-    private function release(): string
-    {
-        $file = base_path('RELEASE');
-
-        return is_file($file) ? trim(file_get_contents($file)) : 'unknown';
     }
 }
