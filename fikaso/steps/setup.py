@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .. import archive, assets, records
 from ..commands import database, php_image, release, server
-from ..commands.compose import SERVICES, reload_every_nginx_script, start_script
+from ..commands.compose import SERVICES, background, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
 from ..facts import database_logins, stack
@@ -139,13 +139,18 @@ def proxy_step(run: SetupRun) -> Outcome:
 
 
 def services(run: SetupRun) -> Outcome:
-    if run.facts.all_healthy() and not run.bundle_changed:
-        return unchanged(f"{len(SERVICES)} services healthy")
+    wanted = background(run.settings)
+    short = [name for name, count in wanted.items()
+             if name not in run.facts.services or run.facts.services[name].running != count]
+    counted = f"{len(SERVICES)} services healthy" + (f", {sum(wanted.values())} queue workers and schedulers running"
+                                                     if wanted else "")
+    if run.facts.all_healthy() and not run.bundle_changed and not short:
+        return unchanged(counted)
     actions = [Action("starting every service", start_script(run.layout))]
     if run.bundle_changed:
         # Config folders are mounted, so running nginx see new files; they read them on reload.
         actions.append(Action("reloading nginx with the new configuration", reload_every_nginx_script(run.layout)))
-    return changed(f"{len(SERVICES)} services healthy", *actions)
+    return changed(counted, *actions)
 
 
 def check_sites(run: SetupRun) -> Outcome:

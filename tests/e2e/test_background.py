@@ -53,6 +53,16 @@ def test_status_shows_the_workers_and_the_scheduler_running(deployed):
     assert "admin_worker" not in result.stdout
 
 
+def test_setup_brings_back_a_worker_that_was_stopped(deployed):
+    stopped = ssh(deployed, "docker stop $(docker ps -q --filter label=com.docker.compose.service=store_worker "
+                            "| head -n 1)")
+    assert stopped.returncode == 0, stopped.stderr
+    assert re.search(r"^store_worker +1 of 2 running$", fab("status").stdout, re.M)
+    result = fab("setup")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^store_worker +2 of 2 running$", fab("status").stdout, re.M)
+
+
 def test_a_job_in_hand_finishes_on_its_release_and_the_workers_take_later_jobs_in_the_new_one(deployed, tmp_path):
     token = str(int(time.time()))
     before = live(deployed)
