@@ -27,6 +27,8 @@ ACME_SERVERS = {
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Mail delivered by the VPS's own MTA may go to a host without dots (deploy@localhost, ops@mailhub).
+_LOCAL_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _ADDRESS = re.compile(r"^[0-9a-fA-F.:]+$")
 # What a VPS does in a swarm: managers run the swarm (the first is where Fikaso's records and the
 # cluster-wide lock live), the database node holds MySQL and its volume, web nodes run the panels'
@@ -359,14 +361,17 @@ def _certificates(raw: Any, root: Path) -> Certificates:
 
 def _alerts(raw: Any, root: Path) -> Alerts:
     section = _mapping(raw or {}, "alerts")
-    email = _email(section, "alerts.email", "should hear of failed backups and renewals")
+    email = _email(section, "alerts.email", "should hear of failed backups and renewals", _LOCAL_EMAIL)
     return Alerts(email=email, deploys=_flag(section, "deploys", False), ca_bundle=_local_file(section, "ca_bundle", root))
 
 
-def _email(section: Mapping[str, Any], key: str, purpose: str) -> str:
+def _email(section: Mapping[str, Any], key: str, purpose: str, form: re.Pattern = _EMAIL) -> str:
+    """An address; `form` says which: public ones (name@example.com), or also a host's own
+    (deploy@localhost), which only the VPS's MTA can deliver."""
     email = str(section.get(key.rsplit(".", 1)[-1]) or "").strip()
-    if email and not _EMAIL.match(email):
-        raise _invalid(key, f"is not an email address: {email!r}", f"Give the address that {purpose}, or leave it out")
+    if email and not form.match(email):
+        raise _invalid(key, f"is not an email address: {email!r}", f"Give the address that {purpose}, such as "
+                       f"ops@example.com{' or deploy@localhost' if form is _LOCAL_EMAIL else ''}, or leave it out")
     return email
 
 

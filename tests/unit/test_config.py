@@ -67,6 +67,24 @@ def test_alerts_are_off_unless_set_and_a_bad_address_is_named():
     assert "deploys" in message and "true or false" in message
 
 
+@pytest.mark.parametrize("address", ["deploy@localhost", "ops@mailhub", "ops@example.com"])
+def test_alerts_go_to_an_address_the_vps_delivers_itself(address):
+    section = shipped_section()
+    section["alerts"] = {"email": address}
+    assert load_settings(section, root=ROOT).alerts.email == address
+
+
+@pytest.mark.parametrize("address", ["deploy@", "@localhost", "deploy@local host", "deploy@-x", "a@b@c"])
+def test_an_alert_address_that_is_no_address_is_named(address):
+    message = broken(lambda s: s.update(alerts={"email": address}))
+    assert "fikaso.alerts.email" in message and "deploy@localhost" in message
+
+
+def test_a_certificate_contact_must_be_a_public_address():
+    message = broken(lambda s: s["certificates"].update(email="deploy@localhost"))
+    assert "certificates.email" in message and "is not an email address" in message
+
+
 def test_duplicate_domains():
     message = broken(lambda s: s["panels"]["store"].update(domain="admin.fikaso.test"))
     assert "same domain" in message
