@@ -59,6 +59,9 @@ class Site:
     assets: Assets | None = None
     workers: int = 0         # a panel's queue workers (`artisan queue:work`)
     scheduler: bool = False  # a panel's scheduler (`artisan schedule:run` each minute)
+    # A panel whose migrations are not backward compatible: a deploy runs them with the panel in
+    # maintenance (503), between `artisan down` and `up`, instead of while the old release serves.
+    migrate_in_maintenance: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,15 +180,16 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
                        f"Give the path of a page that answers 2xx when the app works, such as {DEFAULT_HEALTH} "
                        "(letters, digits and / . _ ~ - only)")
     assets = _assets(section.get("assets"), f"{where}.assets") if name in PANELS and section.get("assets") else None
-    workers, scheduler = 0, False
+    workers, scheduler, in_maintenance = 0, False, False
     if name in PANELS:
         workers = section.get("workers", 0)
         if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
             raise _invalid(f"{where}.workers", f"must be a whole number from 0 to {MAX_WORKERS}, not {workers!r}",
                            "Give the number of queue workers the panel runs, such as 2, or 0 for none")
         scheduler = _flag(section, "scheduler", False, where)
+        in_maintenance = _flag(section, "migrate_in_maintenance", False, where)
     return Site(name=name, domain=domain, port=port, source=source, health=health, assets=assets,
-                workers=workers, scheduler=scheduler)
+                workers=workers, scheduler=scheduler, migrate_in_maintenance=in_maintenance)
 
 
 def _relative(value: Any, key: str) -> str:
@@ -261,6 +265,13 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
                        "run on a swarm",
                        "Set workers: 0 and scheduler: false for a swarm (queue workers and the scheduler run on one "
                        "VPS, without nodes:, for now)")
+    in_maintenance = [site.name for site in panels if site.migrate_in_maintenance]
+    if nodes and in_maintenance:
+        raise _invalid(f"panels.{in_maintenance[0]}.migrate_in_maintenance", "asks for migrations in maintenance "
+                       "mode, which Fikaso does not yet run on a swarm",
+                       "Remove it (or set it to false) for a swarm, and make the migration backward compatible: add "
+                       "what the new release needs in one deploy, drop what only the old one used in a later one; "
+                       "migrations in maintenance mode run on one VPS, without nodes:, for now")
     replicas = {name: _replicas(panels_raw[name].get("replicas", section.get("replicas", DEFAULT_REPLICAS)),
                                 f"panels.{name}.replicas" if "replicas" in panels_raw[name] else "replicas")
                 for name in PANELS}

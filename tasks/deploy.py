@@ -113,7 +113,7 @@ def deploy(c, panel=None, ref=None, source=None, plan=False, verbose=False):
         with shipping(settings, site, ref) as (shipped_site, commit):
             run = steps.SiteRun(settings=settings, site=shipped_site, actor=records.Actor.here(), action="deploy",
                                 commit=commit, verbose=verbose, primary=primary(settings))
-            run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
+            run_site(runner, run, steps.deploy_steps(run), steps.deploy_cleanup)
         if not runner.planning:
             print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
 

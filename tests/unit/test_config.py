@@ -227,3 +227,25 @@ def test_queue_workers_and_the_scheduler_are_per_panel_and_off_by_default():
 def test_queue_workers_on_a_swarm_are_refused_with_the_way_round():
     message = broken(lambda s: s.update(nodes=THREE_NODES))
     assert "fikaso.panels.store" in message and "swarm" in message and "workers: 0 and scheduler: false" in message
+
+
+def test_migrations_in_maintenance_are_per_panel_and_off_by_default():
+    section = shipped_section()
+    section["panels"]["admin"]["migrate_in_maintenance"] = True
+    settings = load_settings(section, root=ROOT)
+    assert settings.panel("admin").migrate_in_maintenance
+    assert not settings.panel("store").migrate_in_maintenance and not settings.landing.migrate_in_maintenance
+    message = broken(lambda s: s["panels"]["admin"].update(migrate_in_maintenance="yes"))
+    assert "fikaso.panels.admin.migrate_in_maintenance" in message and "true or false" in message
+
+
+def test_migrations_in_maintenance_on_a_swarm_are_refused_with_the_way_round():
+    def swarm_with_it(section):
+        for name in ("store", "admin"):
+            section["panels"][name].pop("workers", None)
+            section["panels"][name].pop("scheduler", None)
+        section["panels"]["admin"]["migrate_in_maintenance"] = True
+        section["nodes"] = THREE_NODES
+    message = broken(swarm_with_it)
+    assert "fikaso.panels.admin.migrate_in_maintenance" in message and "swarm" in message
+    assert "backward compatible" in message
