@@ -608,7 +608,7 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
                 actions.append(Action("removing the release from every node", remove))
             else:
                 lines.append(remove)
-    migrated = len(pending_migrations(run)) if "install" in done else 0
+    migrated = len(pending_migrations(run)) if ("migrate" if migrates_in_maintenance(run) else "install") in done else 0
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
               unlock]
