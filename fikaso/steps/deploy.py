@@ -287,8 +287,12 @@ def switch(run: SiteRun) -> Outcome:
         if result.exit_code != release.UNHEALTHY:
             return None
         live = f"{previous} stays live" if previous else "no release is live"
+        way_out = ""
         if maintained:
             live += f", and {run.name} stays in maintenance: visitors get the 503 maintenance page"
+            way_out = ". " + way_out_of_maintenance(run, f"The database now has release {target}'s migrations, "
+                                                    f"which {previous or 'the old release'} may not work with: if it "
+                                                    "does not")
         path = run.site.health
         if release.NO_HEALTH_ROUTE in result.stderr:
             panel = run.name in PANELS
@@ -299,11 +303,8 @@ def switch(run: SiteRun) -> Outcome:
                 f"Release {target} of {run.name} has no health page: {path} answered 404 Not Found, so Fikaso "
                 f"cannot tell whether it works; {live}",
                 f"{route}fikaso.{'panels.' + run.name if panel else 'landing'}.health in fabric.yaml to a path it "
-                "answers with 2xx, then deploy again")
-        why = f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why"
-        if maintained:
-            why += (". " + way_out_of_maintenance(run, f"The database now has release {target}'s migrations, which "
-                                              f"{previous or 'the old release'} may not work with: if it does not"))
+                f"answers with 2xx, then deploy again{way_out}")
+        why = f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why{way_out}"
         return Unhealthy(
             f"Release {target} of {run.name} failed its health check ({path} did not "
             f"answer 2xx: {result.stderr.strip() or 'no answer'}); {live}", why)
