@@ -10,13 +10,19 @@ from . import apps
 from .helpers import curl, fab, fab_timed
 from .load import MAINTENANCE_PAGE, StrictLoad
 from .test_deploy import STORE, live, lock_held, version
-from .test_snapshot import FAIL, adding, database_state
+from .test_snapshot import FAIL, database_state
 
 pytestmark = pytest.mark.e2e
 
 SETTING = "fikaso:\n  panels:\n    store:\n      migrate_in_maintenance: true\n"
 # Not backward compatible: the old release reads panel_notes.body, which this renames.
 RENAME = "Illuminate\\Support\\Facades\\DB::statement('ALTER TABLE panel_notes RENAME COLUMN body TO content');"
+
+
+def adding(column: str) -> str:
+    """A migration body that adds `column` to panel_notes (whichever release's schema it has)."""
+    return ("Illuminate\\Support\\Facades\\Schema::table('panel_notes', function ($table) {\n"
+            f"            $table->string('{column}')->nullable();\n        }});")
 
 
 def step_done(name: str) -> str:
