@@ -8,7 +8,7 @@ import pytest
 
 from . import apps
 from .helpers import curl, fab, fab_timed
-from .load import MAINTENANCE_PAGE, StrictLoad
+from .load import MAINTENANCE_PAGE, StrictLoad, figure
 from .test_deploy import STORE, live, lock_held, version
 from .test_snapshot import FAIL, database_state
 
@@ -79,6 +79,8 @@ def test_an_incompatible_migration_runs_in_maintenance_and_visitors_get_the_503_
     # ...the old release before it, the new one after it, never an error (load.check: none failed).
     assert all(r.version == "mm1" for r in window if r.page and r.ended < marks["install"])
     assert not [r for r in load.requests if r.started > marks["up"] and r.status != 200]
+    print(figure(f"maintenance page during that deploy: {len(down)} of {len(window)} requests, for "
+                 f"{max(r.ended for r in down) - min(r.started for r in down):.1f} s"))
     code, body = curl(maintained, STORE, "/")
     assert code == 200 and version(body) == "mm2", body
     assert "`content`" in database_state(maintained) and not lock_held(maintained)
