@@ -27,6 +27,8 @@ ACME_SERVERS = {
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Mail delivered by the VPS's own MTA may go to a host without dots (deploy@localhost, ops@mailhub).
+_LOCAL_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _ADDRESS = re.compile(r"^[0-9a-fA-F.:]+$")
 # What a VPS does in a swarm: managers run the swarm (the first is where Fikaso's records and the
 # cluster-wide lock live), the database node holds MySQL and its volume, web nodes run the panels'
@@ -59,6 +61,9 @@ class Site:
     workers: int = 0         # a panel's queue workers (`artisan queue:work`)
     scheduler: bool = False  # a panel's scheduler (`artisan schedule:run` each minute)
     fpm_workers: int | None = None   # PHP-FPM's pm.max_children; None: sized from the VPS's memory
+    # A panel whose migrations are not backward compatible: a deploy runs them with the panel in
+    # maintenance (503), between `artisan down` and `up`, instead of while the old release serves.
+    migrate_in_maintenance: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,7 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
                        f"Give the path of a page that answers 2xx when the app works, such as {DEFAULT_HEALTH} "
                        "(letters, digits and / . _ ~ - only)")
     assets = _assets(section.get("assets"), f"{where}.assets") if name in PANELS and section.get("assets") else None
-    workers, scheduler, fpm_workers = 0, False, None
+    workers, scheduler, fpm_workers, in_maintenance = 0, False, None, False
     if name in PANELS:
         workers = section.get("workers", 0)
         if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
@@ -190,8 +195,9 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
             raise _invalid(f"{where}.fpm_workers", f"must be a whole number from 1 to {MAX_FPM_WORKERS}, not "
                            f"{fpm_workers!r}", "Give the most requests the panel's PHP-FPM serves at once, such as "
                            "16, or leave the key out to size it from the VPS's memory")
+        in_maintenance = _flag(section, "migrate_in_maintenance", False, where)
     return Site(name=name, domain=domain, port=port, source=source, health=health, assets=assets,
-                workers=workers, scheduler=scheduler, fpm_workers=fpm_workers)
+                workers=workers, scheduler=scheduler, fpm_workers=fpm_workers, migrate_in_maintenance=in_maintenance)
 
 
 def _relative(value: Any, key: str) -> str:
@@ -271,6 +277,13 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
     if nodes and sized:
         raise _invalid(f"panels.{sized[0]}.fpm_workers", "is for one VPS: on a swarm each PHP-FPM replica keeps the "
                        "image's pool of 10 workers", "Remove fpm_workers and scale the panel with replicas: instead")
+    in_maintenance = [site.name for site in panels if site.migrate_in_maintenance]
+    if nodes and in_maintenance:
+        raise _invalid(f"panels.{in_maintenance[0]}.migrate_in_maintenance", "asks for migrations in maintenance "
+                       "mode, which Fikaso does not yet run on a swarm",
+                       "Remove it (or set it to false) for a swarm, and make the migration backward compatible: add "
+                       "what the new release needs in one deploy, drop what only the old one used in a later one; "
+                       "migrations in maintenance mode run on one VPS, without nodes:, for now")
     replicas = {name: _replicas(panels_raw[name].get("replicas", section.get("replicas", DEFAULT_REPLICAS)),
                                 f"panels.{name}.replicas" if "replicas" in panels_raw[name] else "replicas")
                 for name in PANELS}
@@ -371,14 +384,17 @@ def _certificates(raw: Any, root: Path) -> Certificates:
 
 def _alerts(raw: Any, root: Path) -> Alerts:
     section = _mapping(raw or {}, "alerts")
-    email = _email(section, "alerts.email", "should hear of failed backups and renewals")
+    email = _email(section, "alerts.email", "should hear of failed backups and renewals", _LOCAL_EMAIL)
     return Alerts(email=email, deploys=_flag(section, "deploys", False), ca_bundle=_local_file(section, "ca_bundle", root))
 
 
-def _email(section: Mapping[str, Any], key: str, purpose: str) -> str:
+def _email(section: Mapping[str, Any], key: str, purpose: str, form: re.Pattern = _EMAIL) -> str:
+    """An address; `form` says which: public ones (name@example.com), or also a host's own
+    (deploy@localhost), which only the VPS's MTA can deliver."""
     email = str(section.get(key.rsplit(".", 1)[-1]) or "").strip()
-    if email and not _EMAIL.match(email):
-        raise _invalid(key, f"is not an email address: {email!r}", f"Give the address that {purpose}, or leave it out")
+    if email and not form.match(email):
+        raise _invalid(key, f"is not an email address: {email!r}", f"Give the address that {purpose}, such as "
+                       f"ops@example.com{' or deploy@localhost' if form is _LOCAL_EMAIL else ''}, or leave it out")
     return email
 
 

@@ -17,7 +17,7 @@ from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .plan import Fact, Values
 from .shell import q
 from .commands import backup as backup_commands
-from .commands import certbot, cron, database, php_fpm, php_image, release
+from .commands import certbot, cron, database, maintenance, php_fpm, php_image, release
 from .commands.compose import NETWORK, SERVICES, SITES, compose
 from .commands.swarm import DEPLOYED_HASH_FILE, default_address_lines, services_line
 from .commands import lock
@@ -231,6 +231,13 @@ def migrations_run(layout: Layout, database: str) -> Fact[set[str]]:
     """The Laravel migrations that have run in a panel's database."""
     return Fact("migrations", f"{backup_commands.migrations_script(layout, database)} | sed 's/^/ran=/'",
                 lambda values: set(values.all("ran")))
+
+
+def in_maintenance(layout: Layout, panel: str) -> Fact[bool]:
+    """Whether a panel is in a maintenance mode that a person asked for (`maintenance.on`, `artisan
+    down`), not one a failed deploy left: a deploy that migrates in maintenance leaves the first as it is."""
+    return Fact("maintenance", maintenance.is_down_script(layout, panel),
+                lambda values: values.flag("down") and not values.flag("deploy"))
 
 
 def lock_holder(layout: Layout, name: str) -> Fact[tuple[bool, str]]:

@@ -96,8 +96,10 @@ def deploy(c, panel=None, ref=None, source=None, plan=False, verbose=False):
     Ships the panel's source folder as it is (uncommitted changes are named in a warning), or with
     --ref=v1.4.0 exactly that commit's tree: nothing uncommitted or git-ignored, and the commit is
     recorded with the release. When dockerfiles/php changed, the panel also moves to the rebuilt PHP
-    image without a gap in service. Holds the panel's lock for the whole run; other panels are not
-    affected. Prints one line per step with its duration, then "deployed PANEL RELEASE in N s".
+    image without a gap in service. A panel with migrate_in_maintenance runs its migrations in
+    maintenance mode instead (visitors get the 503 page until the new release is live and checked).
+    Holds the panel's lock for the whole run; other panels are not affected. Prints one line per step
+    with its duration, then "deployed PANEL RELEASE in N s".
     """
     settings = settings_of(c)
     sites = sites_of(settings, panel, allow_all=True)
@@ -113,7 +115,7 @@ def deploy(c, panel=None, ref=None, source=None, plan=False, verbose=False):
         with shipping(settings, site, ref) as (shipped_site, commit):
             run = steps.SiteRun(settings=settings, site=shipped_site, actor=records.Actor.here(), action="deploy",
                                 commit=commit, verbose=verbose, primary=primary(settings))
-            run_site(runner, run, steps.DEPLOY_STEPS, steps.deploy_cleanup)
+            run_site(runner, run, steps.deploy_steps(run), steps.deploy_cleanup)
         if not runner.planning:
             print(f"deployed {site.name} {run.release_id} in {time.monotonic() - run.started:.1f} s")
 

@@ -38,6 +38,47 @@ def every_task_script(panels: list[str], mode: str, secret: bool = False) -> str
     return "\n".join(lines)
 
 
+# Laravel's maintenance flag, as every container of the panel mounts its shared storage.
+DOWN_FILE = f"{APP_ROOT}/shared/storage/framework/down"
+# A deploy's own bypass secret, made on the server where the down file has none: a secret that
+# `maintenance.on --secret` gave stays, so its bypass URL keeps working through the deploy. The
+# file also notes a maintenance the deploy began itself (MARK, "fikaso_deploy": true), so that the
+# next deploy knows one that a failed deploy left from one a person asked for (`artisan up` deletes
+# the file, mark and all). Laravel reads only its own keys from the file.
+MARK = "fikaso_deploy"
+_ENSURE_SECRET = (f'$f = "{DOWN_FILE}"; $d = json_decode(file_get_contents($f), true); $n = $d; '
+                  'if (empty($d["secret"])) { $d["secret"] = bin2hex(random_bytes(16)); } %s'
+                  'if ($d !== $n) { file_put_contents($f, json_encode($d, JSON_PRETTY_PRINT)); }')
+ENSURE_SECRET = _ENSURE_SECRET % ""
+ENSURE_SECRET_AND_MARK = _ENSURE_SECRET % f'$d["{MARK}"] = true; '
+# The bypass secret on stdout ("" when the panel is not in maintenance), for a check to read into a variable.
+PRINT_SECRET = (f'$d = json_decode((string) @file_get_contents("{DOWN_FILE}"), true); '
+                'echo is_array($d) && is_string($d["secret"] ?? null) ? $d["secret"] : "";')
+
+
+def deploy_down_script(layout: Layout, panel: str, mark: bool) -> str:
+    """For a deploy that migrates in maintenance: the live release down, with a bypass secret that
+    never leaves the server (the deploy's checks read it from the down file, see bypass_secret_line).
+    A panel already in maintenance stays so, its secret too; `mark`: the deploy ends this maintenance."""
+    return "\n".join([
+        exec_in(layout, f"{panel}_panel", "php", "artisan", "down", options=("-w", f"{APP_ROOT}/current")),
+        exec_in(layout, f"{panel}_panel", "php", "-r", ENSURE_SECRET_AND_MARK if mark else ENSURE_SECRET)])
+
+
+def bypass_secret_line(layout: Layout, panel: str) -> str:
+    """Sets $bypass to the panel's maintenance bypass secret ("" when it is not in maintenance)."""
+    return f"bypass=$({exec_in(layout, f'{panel}_panel', 'php', '-r', PRINT_SECRET)} 2>/dev/null) || bypass=''"
+
+
+def is_down_script(layout: Layout, panel: str) -> str:
+    """Prints down=yes when the panel is in maintenance mode (nothing when it is not, or not running),
+    and deploy=yes when a deploy began that maintenance (MARK)."""
+    check = (f'if (is_file("{DOWN_FILE}")) {{ echo "down=yes\\n"; '
+             f'$d = json_decode((string) file_get_contents("{DOWN_FILE}"), true); '
+             f'if (!empty($d["{MARK}"])) {{ echo "deploy=yes\\n"; }} }}')
+    return f"{exec_in(layout, f'{panel}_panel', 'php', '-r', check)} 2>/dev/null || true"
+
+
 def bypass_note(domain: str, token: str) -> str:
     return (f"visitors get the maintenance page; open https://{domain}/{token} (http:// while the domain has no "
             "certificate) to pass, with a cookie, until maintenance.off")

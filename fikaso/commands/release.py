@@ -16,7 +16,7 @@ from .. import archive
 from ..config import PANELS, PREVIEW_OFFSET, Site
 from ..layout import APP_ROOT, RELEASE_FILE, SOURCE_HASH_FILE, Layout
 from ..shell import cmd, q, wait_page_lines
-from . import php_image, swarm
+from . import maintenance, php_image, swarm
 from .compose import compose as compose_command, exec_in, task_container
 
 MANIFEST_FILE = ".fikaso-manifest"
@@ -143,16 +143,23 @@ def restart_workers_script(layout: Layout, panel: str) -> str:
             f"({restart}) >/dev/null 2>&1; }}; then echo workers=stale; fi")
 
 
-def install_script(layout: Layout, panel: str, release_id: str, uid: str, container: str | None = None) -> str:
+def install_script(layout: Layout, panel: str, release_id: str, uid: str, container: str | None = None,
+                   migrate: bool = True) -> str:
     """Inside the panel's PHP container: shared folders, dependencies, migrations, caches.
 
     Migrations run here, before the switch: if one fails, the live release never changes. A
-    release moving to another PHP image installs in the candidate container that runs it.
+    release moving to another PHP image installs in the candidate container that runs it. Without
+    `migrate` they wait for the panel to be in maintenance (migrate_in_maintenance_script).
     """
     own = in_php(layout, panel, container, ["-u", "0"], "chown", f"{uid}:{uid}", *SHARED_VOLUMES)
     run = in_php(layout, panel, container, ["-w", f"{APP_ROOT}/releases/{release_id}"], "sh", "-c",
-                 install_steps(release_id, migrate=True))
+                 install_steps(release_id, migrate=migrate))
     return f"{own}\n{run}"
+
+
+def migrate_in_maintenance_script(layout: Layout, panel: str, release_id: str, container: str | None = None) -> str:
+    """The release's migrations, in the PHP container it was installed in, once the panel is in maintenance."""
+    return in_php(layout, panel, container, ["-w", f"{APP_ROOT}/releases/{release_id}"], "sh", "-c", MIGRATE)
 
 
 SHARED_VOLUMES = (f"{APP_ROOT}/shared/storage", f"{APP_ROOT}/shared/bootstrap-cache")
@@ -224,8 +231,43 @@ def preview_probe(layout: Layout, site: Site) -> str:
                    f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}{site.health}")
 
 
+# A page check that passes Laravel's maintenance mode, run with `sh` in an nginx container (the official
+# nginx images, alpine ones included, have curl). Arguments: the base URL, the path, then curl options
+# (a Host header); stdin: the bypass secret, or an empty line. The secret opens /SECRET, whose answer
+# sets Laravel's bypass cookie; the page is then asked with that cookie. The secret and the cookie reach
+# curl in its config on stdin, never on a command line. Prints the final answer's status as `wget -S`
+# does, for wait_page_lines.
+BYPASS_PROBE = r"""IFS= read -r secret || true
+base=$1 path=$2
+shift 2
+cookie=
+if [ -n "$secret" ]; then
+  cookie=$(printf 'url = "%s/%s"\n' "$base" "$secret" | curl -K - -s -o /dev/null -D - "$@" | tr -d '\r' |
+    sed -n 's/^[Ss]et-[Cc]ookie: *\(laravel_maintenance=[^;]*\).*/\1/p' | head -n 1)
+fi
+if [ -n "$cookie" ]; then printf 'header = "Cookie: %s"\n' "$cookie"; fi |
+  curl -K - -s -S -L -o /dev/null -w '  HTTP/1.1 %{http_code}\n' "$@" "$base$path"
+"""
+
+
+def _bypass_probe(layout: Layout, service: str, base: str, path: str, *options: str) -> str:
+    """BYPASS_PROBE in a service's container, given the secret in $bypass (bypass_secret_line)."""
+    return "printf '%s\\n' \"$bypass\" | (" + exec_in(layout, service, "sh", "-c", BYPASS_PROBE, "probe", base, path,
+                                                    *options) + ")"
+
+
+def live_bypass_probe(layout: Layout, site: Site) -> str:
+    """live_probe, passing maintenance mode."""
+    return _bypass_probe(layout, "nginx_proxy", "http://127.0.0.1:8080", site.health, "-H", f"Host: {site.domain}")
+
+
+def preview_bypass_probe(layout: Layout, site: Site) -> str:
+    """preview_probe, passing maintenance mode."""
+    return _bypass_probe(layout, f"{site.name}_nginx", f"http://127.0.0.1:{site.port + PREVIEW_OFFSET}", site.health)
+
+
 def activate_script(layout: Layout, site: Site, release_id: str, previous: str | None,
-                    image: str | None = None) -> str:
+                    image: str | None = None, in_maintenance: bool = False) -> str:
     """Check the release before visitors see it, switch, check again through the proxy.
 
     The release is first served as `next` on the site's inside-only preview port; only when it
@@ -236,23 +278,31 @@ def activate_script(layout: Layout, site: Site, release_id: str, previous: str |
     php_image.start_candidate_script) serves the preview, then the live site; once the site
     answers, the panel's service is recreated on the image and takes over (fikaso/php_image.py).
     On a failure the service, still on the old image, serves again and the candidate goes.
+
+    `in_maintenance`: the panel is in maintenance mode (a deploy that migrates in it): both checks
+    pass it with the bypass secret of its down file, read on the server, and visitors keep getting
+    the maintenance page until the deploy's `artisan up`.
     """
     folder = layout.site(site.name)
+    preview, live = preview_probe(layout, site), live_probe(layout, site)
+    if in_maintenance:
+        preview, live = preview_bypass_probe(layout, site), live_bypass_probe(layout, site)
     back = switch_back_lines(layout, site.name, previous)
     candidate = php_image.candidate(site.name) if image else None
     undo_image = [*php_image.route_lines(layout, site.name, None, None),
                   *php_image.remove_candidate_lines(site.name)] if image else []
 
     return "\n".join([
+        *([maintenance.bypass_secret_line(layout, site.name)] if in_maintenance else []),
         *(php_image.route_lines(layout, site.name, None, candidate) if image else []),
         cmd("ln", "-sfn", f"releases/{release_id}", f"{folder}/next.tmp"),
         cmd("mv", "-T", f"{folder}/next.tmp", f"{folder}/next"),
-        *wait_page_lines(preview_probe(layout, site), HEALTH_SECONDS),
+        *wait_page_lines(preview, HEALTH_SECONDS),
         cmd("rm", "-f", f"{folder}/next"),
         *failed(undo_image, "failed before the switch"),
         *(php_image.route_lines(layout, site.name, candidate, None) if image else []),
         *switch_lines(layout, site.name, release_id),
-        *wait_page_lines(live_probe(layout, site), SWITCH_CHECK_SECONDS),
+        *wait_page_lines(live, SWITCH_CHECK_SECONDS),
         *failed([*back, *undo_image], "failed after the switch: switched back"),
         *(php_image.settle_lines(layout, site.name, q(image)) if image else []),
     ])

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from .. import records
-from ..commands import backup, php_image, release
+from ..commands import backup, maintenance, php_image, release
 from ..commands.lock import LOCKED, lock_script, one_at_a_time, unlock_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError, telling_lines
-from ..facts import SiteState, migrations_run, site as site_fact
+from ..facts import SiteState, in_maintenance, migrations_run, site as site_fact
 from ..facts import backups as backups_fact
 from ..layout import Layout
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
@@ -50,6 +50,10 @@ class Unhealthy(FikasoError):
 
 class MigrationsFailed(FikasoError):
     """Migrations failed part-way: MySQL cannot roll back the schema changes they made."""
+
+
+class StillInMaintenance(FikasoError):
+    """The release is live and checked, but `artisan up` failed: visitors still get the maintenance page."""
 
 
 @dataclass
@@ -123,6 +127,40 @@ def snapshot_id(run: SiteRun) -> str:
 
 def takes_snapshot(run: SiteRun) -> bool:
     return run.panel and bool(pending_migrations(run)) and run.settings.snapshot_before_migrations
+
+
+def migrates_in_maintenance(run: SiteRun) -> bool:
+    """A deploy of a panel with migrate_in_maintenance: down, migrate, switch, up (one VPS only)."""
+    return run.panel and run.action == "deploy" and run.site.migrate_in_maintenance and not run.swarm
+
+
+def was_in_maintenance(run: SiteRun) -> bool:
+    """A person put the panel in maintenance before this deploy (read with the migrations): it stays so
+    after it. One that a failed deploy left ends with this deploy."""
+    return bool(run.known.get("maintenance"))
+
+
+def snapshot_time(snapshot: str) -> str:
+    return f"{snapshot[:4]}-{snapshot[4:6]}-{snapshot[6:8]} {snapshot[9:11]}:{snapshot[11:13]}:{snapshot[13:15]} UTC"
+
+
+def way_out_of_maintenance(run: SiteRun, changed_schema: str) -> str:
+    """After a deploy that failed with the panel in maintenance: how to put the database back, and
+    open the panel again. `changed_schema` says what the migrations may have done."""
+    database = database_name(run.name)
+    off = f"`fab maintenance.off --panel={run.name}`"
+    if takes_snapshot(run):
+        snapshot = snapshot_id(run)
+        restore = (f"`fab backup.restore --id={snapshot} --database={database}` puts it back as it was just before "
+                   f"this deploy (it discards every change to {database} since {snapshot_time(snapshot)}; a safety "
+                   "backup of the current state is taken first)")
+    else:
+        restore = (f"no snapshot was taken before this deploy (snapshot_before_migrations is off or nothing was "
+                   f"pending): restore {database} from a backup (`fab backup.list`, then `fab backup.restore "
+                   f"--id=ID --database={database}`)")
+    return (f"{changed_schema}, {restore}. Then {off} opens {run.name} to visitors again (a restore also does, "
+            f"when it finishes); `fab db.status --panel={run.name}` shows which migrations ran. Or fix the release "
+            "and deploy again: it goes live and ends the maintenance")
 
 
 def rollback_target(run: SiteRun) -> str:
@@ -243,10 +281,18 @@ def switch(run: SiteRun) -> Outcome:
     previous = run.state.live
     moving_to = new_image(run)
 
+    maintained = migrates_in_maintenance(run)
+
     def failure(result) -> Exception | None:
         if result.exit_code != release.UNHEALTHY:
             return None
         live = f"{previous} stays live" if previous else "no release is live"
+        way_out = ""
+        if maintained:
+            live += f", and {run.name} stays in maintenance: visitors get the 503 maintenance page"
+            way_out = ". " + way_out_of_maintenance(run, f"The database now has release {target}'s migrations, "
+                                                    f"which {previous or 'the old release'} may not work with: if it "
+                                                    "does not")
         path = run.site.health
         if release.NO_HEALTH_ROUTE in result.stderr:
             panel = run.name in PANELS
@@ -257,11 +303,11 @@ def switch(run: SiteRun) -> Outcome:
                 f"Release {target} of {run.name} has no health page: {path} answered 404 Not Found, so Fikaso "
                 f"cannot tell whether it works; {live}",
                 f"{route}fikaso.{'panels.' + run.name if panel else 'landing'}.health in fabric.yaml to a path it "
-                "answers with 2xx, then deploy again")
+                f"answers with 2xx, then deploy again{way_out}")
+        why = f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why{way_out}"
         return Unhealthy(
             f"Release {target} of {run.name} failed its health check ({path} did not "
-            f"answer 2xx: {result.stderr.strip() or 'no answer'}); {live}",
-            f"See `fab logs --service={run.name}_panel` and `fab releases --panel={run.name}` for why")
+            f"answer 2xx: {result.stderr.strip() or 'no answer'}); {live}", why)
     if run.swarm:
         actions = [Action("switching every node, each checked through its own nginx and proxy",
                           release.node_activate_script(run.layout, run.site, target, previous or None),
@@ -271,9 +317,9 @@ def switch(run: SiteRun) -> Outcome:
                                   php_image.service_update_script(run.name, moving_to), stream=True, on=run.primary))
         return changed(f"{run.site.domain} answers from {target} on every node"
                        f"{'; replicas on ' + moving_to if moving_to else ''}", *actions)
-    activate = Action("switching and checking through the proxy",
+    activate = Action("switching and checking through the proxy" + (", passing maintenance" if maintained else ""),
                       release.activate_script(run.layout, run.site, target, previous or None,
-                                              image=moving_to or None), failure=failure)
+                                              image=moving_to or None, in_maintenance=maintained), failure=failure)
     detail = f"{run.site.domain} answers from {target}{' on ' + moving_to if moving_to else ''}"
     if not run.site.workers:
         return changed(detail, activate)
@@ -351,10 +397,52 @@ def install(run: SiteRun) -> Outcome:
             "migrations, once", release.migrate_script(run.layout, run.name, run.release_id, run.state.uid, image),
             stream=run.verbose, failure=lambda result: migrations_failed(run, result), on=run.primary))
     container = php_image.candidate(run.name) if new_image(run) else None
+    if migrates_in_maintenance(run):
+        return changed(f"{len(pending_migrations(run))} migration(s) wait for maintenance", Action(
+            "composer install and caches in the PHP container",
+            release.install_script(run.layout, run.name, run.release_id, run.state.uid, container, migrate=False),
+            stream=run.verbose))
     work = Action("composer install, migrations and caches in the PHP container",
                   release.install_script(run.layout, run.name, run.release_id, run.state.uid, container),
                   stream=run.verbose, failure=lambda result: migrations_failed(run, result))
     return changed(f"{len(pending_migrations(run))} migration(s) run", work)
+
+
+# ---- migrations in maintenance (panels.<name>.migrate_in_maintenance) -------------------------
+
+def down(run: SiteRun) -> Outcome:
+    """The live release into maintenance: visitors get Laravel's 503 page until `up`. The deploy's
+    checks pass it with a bypass secret that stays on the server."""
+    take = Action("php artisan down in the live release",
+                  maintenance.deploy_down_script(run.layout, run.name, mark=not was_in_maintenance(run)))
+    if was_in_maintenance(run):
+        return changed(f"{run.name} was in maintenance already, and stays so after this deploy", take)
+    return changed(f"{run.site.domain} answers 503 (maintenance) until the new release is live and checked", take)
+
+
+def migrate(run: SiteRun) -> Outcome:
+    """The release's migrations, with the panel in maintenance (nothing serves visitors meanwhile)."""
+    container = php_image.candidate(run.name) if new_image(run) else None
+    work = Action("migrations in the PHP container, in maintenance",
+                  release.migrate_in_maintenance_script(run.layout, run.name, run.release_id, container),
+                  stream=run.verbose, failure=lambda result: migrations_failed(run, result))
+    return changed(f"{len(pending_migrations(run))} migration(s) run", work)
+
+
+def up(run: SiteRun) -> Outcome:
+    """The new release, live and checked, out of maintenance; unless the panel was in it before the deploy."""
+    if was_in_maintenance(run):
+        return unchanged(f"{run.name} stays in maintenance as it was before this deploy: `fab maintenance.off "
+                         f"--panel={run.name}` ends it")
+
+    def failure(result) -> Exception:
+        tail = "".join(f"\n    {line}" for line in telling_lines(result.stderr + "\n" + result.stdout, 4))
+        return StillInMaintenance(f"Release {run.release_id} of {run.name} is live and answered its health check, "
+                                  f"but `php artisan up` failed, so visitors still get the maintenance page{tail}",
+                                  f"Run `fab maintenance.off --panel={run.name}`; if that fails too, see "
+                                  f"`fab logs --service={run.name}_panel`")
+    return changed(f"{run.site.domain} serves visitors again", Action(
+        "php artisan up in the new release", maintenance.switch_script(run.layout, run.name, "up"), failure=failure))
 
 
 def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
@@ -365,6 +453,8 @@ def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
         return None        # composer or a cache failed: the database was not touched
     database = database_name(run.name)
     tail = "".join(f"\n    {line}" for line in telling_lines(output, 6))
+    if migrates_in_maintenance(run):
+        return _migrations_failed_in_maintenance(run, output, tail)
     problem = (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database} may now be half-migrated: "
                f"MySQL cannot roll back the schema changes a failed migration made. The live release "
                f"{run.state.live or '(none)'} still serves")
@@ -373,7 +463,7 @@ def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
                                 f"off or nothing was pending). Restore {database} from a backup (`fab backup.list`), "
                                 "or fix the migration so that it runs over what is there, then deploy again")
     snapshot = snapshot_id(run)
-    when = f"{snapshot[:4]}-{snapshot[4:6]}-{snapshot[6:8]} {snapshot[9:11]}:{snapshot[11:13]}:{snapshot[13:15]} UTC"
+    when = snapshot_time(snapshot)
     if run.settings.restore_snapshot_on_failed_migrations:
         return MigrationsFailed(problem + f". It was put back from the snapshot {snapshot} taken just before "
                                 f"(restore_snapshot_on_failed_migrations), with {run.name} in maintenance meanwhile",
@@ -383,6 +473,28 @@ def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
                             f"since {when}, including what visitors wrote since (a safety backup of the current "
                             "state is taken first). Or fix the migration so that it runs over what is there, and "
                             "deploy again")
+
+
+def _migrations_failed_in_maintenance(run: SiteRun, output: str, tail: str) -> MigrationsFailed:
+    """A deploy's migrations failed with the panel in maintenance: the previous release is live, in
+    maintenance still, until someone decides the database is fit for it."""
+    database = database_name(run.name)
+    live = run.state.live or "(none)"
+    if "Migrating:" not in output:
+        return MigrationsFailed(f"Release {run.release_id}'s migrations failed before any of them ran{tail}\n"
+                                f"{database} is as it was. Release {live} is live, and {run.name} stays in "
+                                "maintenance: visitors get the 503 maintenance page",
+                                f"Run `fab maintenance.off --panel={run.name}` to open it again, then fix the cause "
+                                "above and deploy again")
+    problem = (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database} may now be half-migrated: "
+               f"MySQL cannot roll back the schema changes a failed migration made. Release {live} is live, and "
+               f"{run.name} stays in maintenance: visitors get the 503 maintenance page")
+    if takes_snapshot(run) and run.settings.restore_snapshot_on_failed_migrations:
+        return MigrationsFailed(problem + f". {database} was put back from the snapshot {snapshot_id(run)} taken "
+                                "before this deploy (restore_snapshot_on_failed_migrations), and the restore "
+                                f"opened {run.name} to visitors again when it finished",
+                                "Fix the migration, then deploy again")
+    return MigrationsFailed(problem, way_out_of_maintenance(run, "If the migrations changed the database"))
 
 
 def deploy_record(run: SiteRun, result: str, migrations: int, reason: str = "",
@@ -434,6 +546,25 @@ DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image)
                 Step("switch", switch), Step("finish", finish))
 
 
+def _migrations_and_maintenance_facts(run: SiteRun):
+    """The migrations that ran, and whether the panel is in maintenance already: one round trip."""
+    return (*_migrations_fact(run), in_maintenance(run.layout, run.name))
+
+
+# A panel with migrate_in_maintenance: installed as usual while the old release serves, then down,
+# migrations, the switch (its checks pass maintenance), up. The queue workers get queue:restart in the
+# switch, before `up`: paused by maintenance, they start again on the new release before any job runs.
+MAINTENANCE_DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image),
+                            Step("snapshot", snapshot, reads=_migrations_and_maintenance_facts),
+                            Step("install", install), Step("down", down), Step("migrate", migrate),
+                            Step("switch", switch), Step("up", up), Step("finish", finish))
+
+
+def deploy_steps(run: SiteRun) -> tuple[Step, ...]:
+    """The steps of this deploy: the panel's migrate_in_maintenance setting decides."""
+    return MAINTENANCE_DEPLOY_STEPS if migrates_in_maintenance(run) else DEPLOY_STEPS
+
+
 def _reason(error: BaseException) -> str:
     return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
 
@@ -445,6 +576,8 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
     unlock = unlock_script(run.layout, run.name)
     if isinstance(error, NotSetUp):
         return [Action("freeing the lock", unlock, on=run.primary)]
+    if isinstance(error, StillInMaintenance):   # the release is live and checked: recorded as deployed
+        return list(finish(run).actions)
     reason = _reason(error)
     if "site" not in run.known.values:      # the lock script itself failed, after or before taking it
         audit = run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)
@@ -457,6 +590,9 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
         actions.append(Action(f"restoring {database} from the snapshot {snapshot_id(run)}",
                               backup.restore_script(run.layout, snapshot_id(run), database), stream=True,
                               on="database" if run.swarm else None))
+    if migrates_in_maintenance(run) and "install" in done and "down" not in done and not was_in_maintenance(run):
+        # `artisan down` failed: nothing migrated, so the live release can serve visitors again.
+        lines.append(f"({maintenance.switch_script(run.layout, run.name, 'up')}) >/dev/null 2>&1 || true")
     if "switch" not in done:
         # The failed release never stayed live (activation switched back), so it can go.
         if "image" in done and new_image(run) and not run.swarm:
@@ -473,7 +609,7 @@ def deploy_cleanup(run: SiteRun, done: Sequence[str], error: BaseException) -> l
                 actions.append(Action("removing the release from every node", remove))
             else:
                 lines.append(remove)
-    migrated = len(pending_migrations(run)) if "install" in done else 0
+    migrated = len(pending_migrations(run)) if ("migrate" if migrates_in_maintenance(run) else "install") in done else 0
     lines += [records.record_script(run.layout, run.name, deploy_record(run, "failed", migrated, reason, done),
                                     run.audit("failed", release=run.release_id, commit=run.commit, reason=reason)),
               unlock]

@@ -57,6 +57,7 @@ def figure(line: str) -> str:
 
 
 VERSION = re.compile(r'<p id="version">([^<]+)</p>')
+MAINTENANCE_PAGE = "Service Unavailable"    # in the body of Laravel's 503 page (php artisan down)
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,14 @@ def closed_by_server(connection: http.client.HTTPConnection) -> bool:
 
 class StrictLoad:
     def __init__(self, info: dict, host: str, path: str = "/", *, tls: ssl.SSLContext | None = None,
-                 clients: int = 48, rate: float = 125.0, max_seconds: float = 300, timeout: float = 10):
+                 clients: int = 48, rate: float = 125.0, max_seconds: float = 300, timeout: float = 10,
+                 maintenance_ok: bool = False):
         assert clients >= 16 and rate >= 100, "the strict check is at least 16 clients and 100 requests/s"
         self.http_port, self.https_port = info["http_port"], info.get("https_port")
         self.host, self.path, self.context, self.timeout = host, path, tls, timeout
+        # Laravel's maintenance page (503 Service Unavailable) is an answer, not an error: for a change
+        # made in maintenance on purpose. Any other 5xx still is one.
+        self.maintenance_ok = maintenance_ok
         self.interval = clients / rate            # each client's pause between request starts
         self.deadline = time.monotonic() + max_seconds
         self.requests: list[Request] = []
@@ -147,6 +152,8 @@ class StrictLoad:
                     location = response.getheader("Location", "")
                     if status != 308 or location != f"https://{self.host}{self.path}":
                         error = f"{status} {location}: {body[:200]}"
+                elif self.maintenance_ok and status == 503 and MAINTENANCE_PAGE in body:
+                    pass
                 elif not 200 <= status < 300:
                     error = body[:200]
             except (OSError, http.client.HTTPException) as failure:

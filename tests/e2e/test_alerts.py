@@ -3,6 +3,7 @@ body it gets (client_body_in_file_only), with a certificate of its own CA."""
 import datetime
 import json
 import shutil
+import time
 import subprocess
 
 import pytest
@@ -135,3 +136,63 @@ def test_a_webhook_url_that_is_not_https_is_refused_before_anything_changes(webh
         assert server_snapshot(webhook) == before
     finally:
         (webhook["secrets"] / "alert_webhook_url").write_text(URL + "\n")
+
+
+# ---- email, through the VPS's own MTA (exim4 on the test VPS, local delivery only) ------------------
+
+MAILBOX = "/var/mail/deploy"
+# What cron gives a job: no login shell, PATH without /usr/sbin (where every MTA puts sendmail).
+AS_CRON = "env -i HOME=/home/deploy LOGNAME=deploy SHELL=/bin/sh PATH=/usr/bin:/bin /bin/sh -c"
+
+
+def mailbox(info: dict) -> str:
+    return ssh(info, f"cat {MAILBOX} 2>/dev/null || true").stdout
+
+
+def wait_for_mail(info: dict, phrase: str, seconds: float = 60) -> str:
+    """The mailbox once a mail holding `phrase` is in it (exim delivers in the background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        text = mailbox(info)
+        if phrase in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def email(deployed):
+    """The stack set up to send alerts to deploy@localhost only (no webhook); the mailbox empty."""
+    env = {"FABRIC_FIKASO_ALERTS_EMAIL": "deploy@localhost"}
+    assert ssh(deployed, f"sudo -n rm -f {MAILBOX}").returncode == 0
+    setup = fab("setup", env=env)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    yield {**deployed, "env": env}
+    ssh(deployed, f"sudo -n rm -f {MAILBOX}")
+    assert fab("setup").returncode == 0
+
+
+def test_a_failed_scheduled_backup_run_as_cron_runs_it_is_mailed_with_why(email):
+    scheduled = fab("backup.schedule", "--cron=0 0 1 1 *", env=email["env"])
+    assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
+    assert ssh(email, "mkdir -p /srv/fikaso/backups && mv /srv/fikaso/backups /srv/fikaso/backups.away && "
+                      "touch /srv/fikaso/backups").returncode == 0
+    try:
+        # The crontab's command, in the environment cron gives it (cron would wait for New Year).
+        ran = ssh(email, "line=$(crontab -l | grep -F '# fikaso-backup schedule' | cut -d' ' -f6-) && "
+                         f"{AS_CRON} \"$line\" </dev/null")
+        assert ran.returncode == 0, ran.stderr   # the alert was delivered, so the line as a whole succeeds
+    finally:
+        ssh(email, "rm -f /srv/fikaso/backups && mv /srv/fikaso/backups.away /srv/fikaso/backups")
+        fab("backup.unschedule", env=email["env"])
+    mail = wait_for_mail(email, "the scheduled backup failed")
+    assert "Subject: [fikaso] " in mail and "the scheduled backup failed" in mail, mail
+    assert "To: deploy@localhost" in mail and "File exists" in mail, mail   # the log lines that say why
+    log = ssh(email, "grep -F 'email to deploy@localhost' /srv/fikaso/state/alerts.log").stdout
+    assert "sent: the scheduled backup failed" in log, log
+
+
+def test_a_test_alert_is_mailed(email):
+    sent = fab("alerts.test", env=email["env"])
+    assert sent.returncode == 0 and "the test alert was delivered" in sent.stdout, sent.stdout + sent.stderr
+    mail = wait_for_mail(email, "a test alert from fab alerts.test")
+    assert "a test alert from fab alerts.test" in mail, mail

@@ -67,6 +67,24 @@ def test_alerts_are_off_unless_set_and_a_bad_address_is_named():
     assert "deploys" in message and "true or false" in message
 
 
+@pytest.mark.parametrize("address", ["deploy@localhost", "ops@mailhub", "ops@example.com"])
+def test_alerts_go_to_an_address_the_vps_delivers_itself(address):
+    section = shipped_section()
+    section["alerts"] = {"email": address}
+    assert load_settings(section, root=ROOT).alerts.email == address
+
+
+@pytest.mark.parametrize("address", ["deploy@", "@localhost", "deploy@local host", "deploy@-x", "a@b@c"])
+def test_an_alert_address_that_is_no_address_is_named(address):
+    message = broken(lambda s: s.update(alerts={"email": address}))
+    assert "fikaso.alerts.email" in message and "deploy@localhost" in message
+
+
+def test_a_certificate_contact_must_be_a_public_address():
+    message = broken(lambda s: s["certificates"].update(email="deploy@localhost"))
+    assert "certificates.email" in message and "is not an email address" in message
+
+
 def test_duplicate_domains():
     message = broken(lambda s: s["panels"]["store"].update(domain="admin.fikaso.test"))
     assert "same domain" in message
@@ -224,3 +242,25 @@ def test_fpm_workers_on_a_swarm_are_refused_with_the_way_round():
         load_settings(section, root=ROOT)
     assert "fikaso.panels.admin.fpm_workers is for one VPS" in str(raised.value)
     assert "replicas" in str(raised.value)
+
+
+def test_migrations_in_maintenance_are_per_panel_and_off_by_default():
+    section = shipped_section()
+    section["panels"]["admin"]["migrate_in_maintenance"] = True
+    settings = load_settings(section, root=ROOT)
+    assert settings.panel("admin").migrate_in_maintenance
+    assert not settings.panel("store").migrate_in_maintenance and not settings.landing.migrate_in_maintenance
+    message = broken(lambda s: s["panels"]["admin"].update(migrate_in_maintenance="yes"))
+    assert "fikaso.panels.admin.migrate_in_maintenance" in message and "true or false" in message
+
+
+def test_migrations_in_maintenance_on_a_swarm_are_refused_with_the_way_round():
+    def swarm_with_it(section):
+        for name in ("store", "admin"):
+            section["panels"][name].pop("workers", None)
+            section["panels"][name].pop("scheduler", None)
+        section["panels"]["admin"]["migrate_in_maintenance"] = True
+        section["nodes"] = THREE_NODES
+    message = broken(swarm_with_it)
+    assert "fikaso.panels.admin.migrate_in_maintenance" in message and "swarm" in message
+    assert "backward compatible" in message

@@ -12,7 +12,7 @@ BASE = ("fikaso.errors", "fikaso.config", "fikaso.layout", "fikaso.shell", "fika
         "fikaso.secrets", "fikaso.tables", "fikaso.plan")
 # Commands that others build on, in order.
 COMMAND_BASE = ("fikaso.commands.alert", "fikaso.commands.compose", "fikaso.commands.swarm", "fikaso.commands.lock", "fikaso.commands.backup",
-                "fikaso.commands.php_image")
+                "fikaso.commands.php_image", "fikaso.commands.maintenance")
 EXECUTOR = {"fikaso.remote", "fikaso.connection", "fikaso.runner", "fikaso.pull"}
 
 
