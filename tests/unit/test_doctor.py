@@ -318,3 +318,96 @@ def test_a_certificate_read_from_the_server_is_judged(tmp_path):
     fact = facts.certificates(LAYOUT, ["store.fikaso.test"])
     (finding,) = doctor.check_certificates("vps", fact.parse(Values.parse(f"cert0={pem}")), now)
     assert finding.level == doctor.PROBLEM and finding.detail.startswith("10 days left")
+
+
+# ---- the task, on stand-in servers --------------------------------------------------------------
+
+def self_signed(days: int) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Test CA")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=days, hours=1))
+            .sign(key, hashes.SHA256()))
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def healthy_vps(domains) -> dict[str, str]:
+    """What a well-kept VPS answers to each of doctor's facts."""
+    import json
+    now = datetime.now(timezone.utc)
+    made = (now - timedelta(hours=3)).strftime("%Y%m%dT%H%M%SZ")
+    pem = self_signed(80)
+    return {
+        "doctor_host": f"now={time.time()}\nntp=yes\ndocker=27.3.1\ncompose=2.29.7\n"
+                       f"disk_base={80 * GIB} {40 * GIB} /srv/fikaso\nmem_total=4000000\nmem_available=2000000",
+        "stack": "\n".join("ps=" + json.dumps({"Service": s, "State": "running", "Health": "healthy"})
+                           for s in (*SERVICES, "store_worker", "store_worker", "store_scheduler")),
+        "doctor_crontab": f"line=17 3 * * * job {cron.MARKER}\nline=5 4,16 * * * job {certbot.MARKER}\ndaemon=yes",
+        "certificates": "\n".join(f"cert{i}={pem}" for i in range(len(domains))) + "\nrenewal=5 4,16 * * * job",
+        "backups": f"backup={made}\t100\tfikaso_admin,fikaso_store,fikaso_website\tok\tscheduled",
+        "clock": f"utc={int(now.timestamp())}\noffset=+0000",
+    }
+
+
+def test_the_task_reads_one_vps_in_one_round_trip_changes_nothing_and_probes_its_ports(monkeypatch, web_server):
+    from types import SimpleNamespace
+
+    from tasks import doctor as task
+    from .helpers import FactServer
+    section = shipped_section()
+    closed = closed_port()
+    section["public"] = {"http_port": web_server, "https_port": closed}
+    settings = load_settings(section, root=ROOT)
+    domains = [site.domain for site in settings.sites]
+    server = FactServer(healthy_vps(domains))
+    monkeypatch.setattr(task, "open_remote", lambda c, s: server)
+    monkeypatch.setattr(task, "_peer", lambda remote: "127.0.0.1")
+    monkeypatch.setattr(probes, "resolve", lambda name: ({"198.51.100.7" if name == "fikaso.test" else "127.0.0.1"}, ""))
+    findings = task._one_vps(SimpleNamespace(), settings)
+    assert server.channels == 1 and server.actions == []
+    wrong = [(f.check, f.where) for f in doctor.problems(findings)]
+    assert wrong == [("dns", "fikaso.test"), ("port https", f"127.0.0.1:{closed}")]
+    assert [f.where for f in findings if f.check == "certificate"] == domains
+    assert {f.check for f in findings} >= {"disk", "memory", "docker", "compose", "clock", "services", "dns",
+                                           "port http", "port https", "certificate", "cron backup",
+                                           "cron renewal", "backup"}
+
+
+def test_on_a_swarm_every_node_is_checked_and_one_out_of_reach_is_a_problem(monkeypatch):
+    from types import SimpleNamespace
+
+    from tasks import doctor as task
+    from .helpers import FactServer
+    nodes = [{"host": "node1", "roles": ["manager", "database", "web", "edge"]},
+             {"host": "node2", "roles": ["web", "edge"], "public": {"addresses": ["127.0.0.2"]}},
+             {"host": "node3", "roles": ["web", "edge"]}]
+    settings = load_settings(swarm_section(nodes), root=ROOT)
+    domains = [site.domain for site in settings.sites]
+    answers = healthy_vps(domains)
+    answers["cluster"] = ("node=a node1 ready active 10.0.0.1 {}\nnode=b node2 ready active 10.0.0.2 {}\n"
+                          "node=c node3 down active 10.0.0.3 {}\nservice=fikaso_mysql 1/1")
+    servers = {"node1": FactServer(answers), "node2": FactServer({**answers, "doctor_crontab": "daemon=yes"})}
+
+    def remote(c, s, host):
+        if host not in servers:
+            raise FikasoError(f"Cannot connect to {host}", "Check it")
+        return servers[host]
+    monkeypatch.setattr(task, "node_remote", remote)
+    monkeypatch.setattr(task, "_peer", lambda remote: "127.0.0.1")
+    monkeypatch.setattr(probes, "resolve", lambda name: ({"127.0.0.1", "127.0.0.2"}, ""))
+    asked = []
+    monkeypatch.setattr(probes, "http_answer", lambda a, p, d: asked.append((a, p)) or probes.PortAnswer("http", a, p, "HTTP 200"))
+    monkeypatch.setattr(probes, "tls_answer", lambda a, p, d: probes.PortAnswer("https", a, p, "TLSv1.3"))
+    findings = task._swarm(SimpleNamespace(), settings)
+    assert all(server.actions == [] for server in servers.values())
+    wrong = [(f.check, f.where) for f in doctor.problems(findings)]
+    assert wrong == [("ssh", "node3"), ("swarm", "node1")], wrong
+    assert sorted(asked) == [("127.0.0.1", 80), ("127.0.0.2", 80)]
+    # node1 keeps the backups and the certificates; node2 has neither, and is not asked for their cron entries.
+    assert {(f.check, f.where) for f in findings if f.check.startswith("cron")} == {("cron backup", "node1"),
+                                                                                     ("cron renewal", "node1")}
+    assert {f.where for f in findings if f.check == "disk"} == {"node1", "node2"}
