@@ -161,9 +161,13 @@ def check_services(where: str, stack: StackFacts, background: Mapping[str, int] 
     if not stack.services:
         return [Finding("services", where, PROBLEM, "the stack is not running (no service found)",
                         "Run `fab setup`")]
-    wrong = [f"{name} ({stack.services[name].state}{', ' + stack.services[name].health if name in stack.services and stack.services[name].health else ''})"
-             if name in stack.services else f"{name} (absent)"
-             for name in SERVICES if name not in stack.services or not stack.services[name].healthy]
+    wrong = []
+    for name in SERVICES:
+        service = stack.services.get(name)
+        if service is None:
+            wrong.append(f"{name} (absent)")
+        elif not service.healthy:
+            wrong.append(f"{name} ({service.state}{', ' + service.health if service.health else ''})")
     for name, wanted in (background or {}).items():
         running = stack.services[name].running if name in stack.services else 0
         if running < wanted:

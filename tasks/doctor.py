@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 from fikaso import doctor as judge
 from fikaso import facts, probes
+from fikaso import secrets as fikaso_secrets
 from fikaso.commands.compose import background
-from fikaso.config import Public, Settings
+from fikaso.config import Public, Settings, check_sources
 from fikaso.doctor import PROBLEM, Finding
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
@@ -60,12 +61,30 @@ def doctor(c):
     1 when there is a problem; warnings alone exit 0.
     """
     settings = settings_of(c)
-    findings = _swarm(c, settings) if settings.swarm else _one_vps(c, settings)
+    findings = [*_here(settings), *(_swarm(c, settings) if settings.swarm else _one_vps(c, settings))]
     print(judge.render(findings))
     count = len(judge.problems(findings))
     if count:
         raise FikasoError(f"fab doctor found {count} problem{'' if count == 1 else 's'}",
                           "Apply the fix under each numbered line above, then run `fab doctor` again")
+
+
+HERE = "this machine"
+
+
+def _here(settings: Settings) -> list[Finding]:
+    """The configuration's side (fabric.yaml itself is valid, or nothing would run): the secrets and each
+    site's source, read as setup and deploy read them."""
+    out = []
+    for check, read, detail in (("secrets", lambda: fikaso_secrets.load(settings), f"complete in {settings.secrets_dir}"),
+                                ("sources", lambda: check_sources(settings), "every site's source folder is in place")):
+        try:
+            read()
+        except FikasoError as error:
+            out.append(Finding(check, HERE, PROBLEM, error.problem, error.fix))
+        else:
+            out.append(judge.ok(check, HERE, detail))
+    return out
 
 
 def _one_vps(c, settings: Settings) -> list[Finding]:
@@ -137,8 +156,8 @@ def _swarm(c, settings: Settings) -> list[Finding]:
         findings += judge.check_cluster(primary.host, cluster)
         findings += judge.check_certificates(primary.host, certificates, datetime.now(timezone.utc))
     if backups is not None:
-        crontab = every[[node for node, _ in reached].index(database)][1]
-        findings += judge.check_backups(database.host, backups, crontab.backup, clock)
+        crontabs = {node.host: crontab for (node, _), (_, crontab) in zip(reached, every)}
+        findings += judge.check_backups(database.host, backups, crontabs[database.host].backup, clock)
     findings += judge.check_dns({domain: probes.resolve(domain) for domain in domains}, expected)
     findings += judge.check_ports(ports)
     return findings

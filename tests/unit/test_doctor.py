@@ -411,3 +411,14 @@ def test_on_a_swarm_every_node_is_checked_and_one_out_of_reach_is_a_problem(monk
     assert {(f.check, f.where) for f in findings if f.check.startswith("cron")} == {("cron backup", "node1"),
                                                                                      ("cron renewal", "node1")}
     assert {f.where for f in findings if f.check == "disk"} == {"node1", "node2"}
+
+
+def test_this_machines_side_missing_secrets_and_a_missing_source_are_problems_with_their_fix(tmp_path):
+    from tasks import doctor as task
+    section = shipped_section()
+    section["secrets_dir"] = str(tmp_path / "secrets")
+    section["panels"]["admin"]["source"] = str(tmp_path / "no-app")
+    secrets, sources = task._here(load_settings(section, root=ROOT))
+    assert (secrets.check, secrets.where, secrets.level) == ("secrets", "this machine", doctor.PROBLEM)
+    assert "fab secrets.generate" in secrets.fix, secrets
+    assert sources.level == doctor.PROBLEM and "fikaso.panels.admin.source" in sources.fix
