@@ -332,6 +332,7 @@ def render(findings: Sequence[Finding]) -> str:
     count = len(problems(findings))
     warnings = sum(1 for f in findings if f.level == WARNING)
     out.append("")
+    fine = len(findings) - count - warnings
     out.append(f"{count} problem{'' if count == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'}, "
-               f"{len(findings) - count - warnings} checks ok")
+               f"{fine} check{'' if fine == 1 else 's'} ok")
     return "\n".join(out)

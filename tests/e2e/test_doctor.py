@@ -69,17 +69,16 @@ def state(info) -> str:
 
 
 def rows(output: str) -> dict[tuple[str, str], str]:
-    """(check, where) -> state, from the table doctor prints."""
+    """(check, where) -> state, from the table doctor prints (columns found by the header's words)."""
+    lines = output.splitlines()
+    header = lines[0]
+    starts = [header.index(word) for word in ("CHECK", "WHERE", "STATE", "DETAIL")]
     found = {}
-    for line in output.splitlines()[1:]:
+    for line in lines[1:]:
         if not line.strip():
             break
-        parts = line.split()
-        if parts[0] == "port":          # "port http" / "port https": two words
-            parts = [f"{parts[0]} {parts[1]}", *parts[2:]]
-        elif parts[0] == "cron" and parts[1] in ("backup", "renewal"):
-            parts = [f"{parts[0]} {parts[1]}", *parts[2:]]
-        found[(parts[0], parts[1])] = parts[2]
+        check, where, level = (line[a:b].strip() for a, b in zip(starts, starts[1:]))
+        found[(check, where)] = level
     return found
 
 

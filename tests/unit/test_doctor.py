@@ -299,7 +299,7 @@ def test_problems_make_the_exit_code_and_the_table_lists_each_fix():
     assert lines[2].split()[:3] == ["ntp", "vps", "WARNING"] and lines[2].endswith("[1]")
     assert lines[3].split()[:3] == ["dns", "store.fikaso.test", "PROBLEM"] and lines[3].endswith("[2]")
     assert "[2] problem: dns store.fikaso.test: resolves elsewhere\n    fix: point it" in text
-    assert lines[-1] == "1 problem, 1 warning, 1 checks ok"
+    assert lines[-1] == "1 problem, 1 warning, 1 check ok"
 
 
 def test_a_certificate_read_from_the_server_is_judged(tmp_path):
