@@ -87,11 +87,25 @@ def _here(settings: Settings) -> list[Finding]:
     return out
 
 
+def _unreachable(host: str, error: Exception) -> Finding:
+    if isinstance(error, FikasoError):
+        return Finding("ssh", host, PROBLEM, error.problem, error.fix)
+    return Finding("ssh", host, PROBLEM, f"cannot connect ({str(error).splitlines()[0] if str(error) else error!r})",
+                   f"Check that the VPS runs and that `ssh {host} true` works from here")
+
+
 def _one_vps(c, settings: Settings) -> list[Finding]:
     layout = Layout(settings.base_dir)
     domains = [site.domain for site in settings.sites]
     name = target_host(c, settings)
-    remote = open_remote(c, settings)
+    try:
+        remote = open_remote(c, settings)
+    except (FikasoError, OSError) as error:
+        # Nothing can be read there; what visitors reach can still be asked when its addresses are set.
+        addresses = list(settings.public.addresses)
+        return [_unreachable(name, error),
+                *(judge.check_dns({d: probes.resolve(d) for d in domains}, set(addresses)) if addresses else []),
+                *judge.check_ports(_ports(addresses, settings.public, domains, []))]
     runner = Runner.on(remote, name=name)
     asked = time.time()
     host, stack, crontab, certificates, backups, clock = runner.read(*probes.server_facts(layout, domains))
@@ -123,8 +137,7 @@ def _swarm(c, settings: Settings) -> list[Finding]:
         try:
             reached.append((node, node_remote(c, settings, node.host)))
         except (FikasoError, OSError) as error:
-            findings.append(Finding("ssh", node.host, PROBLEM, f"cannot connect ({str(error).splitlines()[0]})",
-                                    f"Check that the VPS runs and `ssh {node.host} true` works"))
+            findings.append(_unreachable(node.host, error))
     if not reached:
         return findings
     runner = Runner.group([(node.host, remote, node.roles) for node, remote in reached])
@@ -132,12 +145,15 @@ def _swarm(c, settings: Settings) -> list[Finding]:
     every = runner.read_all(probes.host(layout), probes.crontab())
     answered = time.time()
     names = {node.host for node, _ in reached}
-    certificates = cluster = None
-    if primary.host in names:
-        cluster, certificates = runner.read(facts.cluster(layout), facts.certificates(layout, domains), on=primary.host)
-    backups = clock = None
-    if database.host in names:
-        backups, clock = runner.read(facts.backups(layout), facts.clock(), on=database.host)
+    # The primary's facts and the database node's, in one round trip when one node is both.
+    wanted = {primary.host: [facts.cluster(layout), facts.certificates(layout, domains)]}
+    wanted.setdefault(database.host, []).extend([facts.backups(layout), facts.clock()])
+    read = {}
+    for where, asking in wanted.items():
+        if where in names:
+            read.update(zip((fact.name for fact in asking), runner.read(*asking, on=where)))
+    cluster, certificates = read.get("cluster"), read.get("certificates")
+    backups, clock = read.get("backups"), read.get("clock")
 
     with_certificate = _with_certificate(certificates) if certificates else []
     expected: set[str] = set(settings.public.addresses)

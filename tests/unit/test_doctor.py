@@ -404,6 +404,7 @@ def test_on_a_swarm_every_node_is_checked_and_one_out_of_reach_is_a_problem(monk
     monkeypatch.setattr(probes, "tls_answer", lambda a, p, d: probes.PortAnswer("https", a, p, "TLSv1.3"))
     findings = task._swarm(SimpleNamespace(), settings)
     assert all(server.actions == [] for server in servers.values())
+    assert servers["node1"].channels == 2     # its own facts, then the primary's and the database node's at once
     wrong = [(f.check, f.where) for f in doctor.problems(findings)]
     assert wrong == [("ssh", "node3"), ("swarm", "node1")], wrong
     assert sorted(asked) == [("127.0.0.1", 80), ("127.0.0.2", 80)]
@@ -422,3 +423,23 @@ def test_this_machines_side_missing_secrets_and_a_missing_source_are_problems_wi
     assert (secrets.check, secrets.where, secrets.level) == ("secrets", "this machine", doctor.PROBLEM)
     assert "fab secrets.generate" in secrets.fix, secrets
     assert sources.level == doctor.PROBLEM and "fikaso.panels.admin.source" in sources.fix
+
+
+def test_a_vps_out_of_reach_is_a_problem_and_what_visitors_reach_is_still_checked(monkeypatch):
+    from types import SimpleNamespace
+
+    from tasks import doctor as task
+
+    def refuse(c, s):
+        raise FikasoError("The host key of deploy@203.0.113.10:22 has CHANGED", "Investigate")
+    section = shipped_section()
+    section["public"] = {"addresses": ["203.0.113.10"]}
+    monkeypatch.setattr(task, "open_remote", refuse)
+    monkeypatch.setattr(probes, "resolve", lambda name: ({"203.0.113.10"}, ""))
+    monkeypatch.setattr(probes, "http_answer", lambda a, p, d: probes.PortAnswer("http", a, p, "HTTP 308"))
+    monkeypatch.setattr(probes, "tls_answer", lambda a, p, d: probes.PortAnswer("https", a, p, error="timed out"))
+    findings = task._one_vps(SimpleNamespace(), load_settings(section, root=ROOT))
+    assert [(f.check, f.level) for f in findings][:1] == [("ssh", doctor.PROBLEM)]
+    assert findings[0].fix == "Investigate"
+    assert [f.check for f in doctor.problems(findings)] == ["ssh", "port https"]
+    assert len([f for f in findings if f.check == "dns"]) == 4
