@@ -5,7 +5,8 @@ from pathlib import Path
 import yaml
 from invoke import Collection
 
-from tasks import alerts, backup, certs, db, demo, deploy, host, lock, maintenance, sandbox, scale, secrets, setup, status
+from tasks import (alerts, backup, certs, db, demo, deploy, doctor, host, lock, maintenance, sandbox, scale, secrets, setup,
+                   status)
 
 # Invoke would meet a YAML syntax error in fabric.yaml with a traceback; say what to fix instead.
 try:
@@ -17,7 +18,7 @@ except yaml.YAMLError as error:
              "Fix the syntax at the place shown (indentation with spaces, a space after each colon).")
 
 namespace = Collection(setup.setup, deploy.deploy, deploy.rollback, deploy.releases, status.status, status.logs,
-                       scale.scale, demo.demo)
+                       scale.scale, demo.demo, doctor.doctor)
 namespace.add_collection(Collection.from_module(secrets), name="secrets")
 namespace.add_collection(Collection.from_module(host), name="host")
 namespace.add_collection(Collection.from_module(sandbox), name="sandbox")

@@ -87,6 +87,16 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Public:
+    """How visitors reach a VPS, as `fab doctor` checks it: the addresses its domains' DNS must give
+    (empty: the address Fikaso reaches it at over SSH) and the ports its proxy answers on."""
+
+    addresses: tuple[str, ...] = ()
+    http_port: int = 80
+    https_port: int = 443
+
+
+@dataclass(frozen=True)
 class Node:
     """One VPS of a swarm: how to reach it, what it does, and the address other nodes reach it at
     ("" lets Fikaso use the address of its default route)."""
@@ -94,6 +104,7 @@ class Node:
     host: str
     roles: frozenset[str]
     address: str = ""
+    public: Public = Public()     # an edge node's, as fikaso.public is the one VPS's
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class Settings:
     nodes: tuple[Node, ...] = ()
     # PHP-FPM replicas per panel on a swarm.
     replicas: Mapping[str, int] = field(default_factory=dict)
+    # How visitors reach the VPS (fab doctor checks DNS and ports against it).
+    public: Public = Public()
 
     @property
     def swarm(self) -> bool:
@@ -296,7 +309,7 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
                     certificates=_certificates(section.get("certificates", {}), root),
                     alerts=_alerts(section.get("alerts", {}), root),
                     ssh_config=_ssh_config_files(section.get("ssh_config"), root),
-                    nodes=nodes, replicas=MappingProxyType(replicas))
+                    nodes=nodes, replicas=MappingProxyType(replicas), public=_public(section.get("public"), "public"))
 
 
 def _replicas(value: Any, key: str) -> int:
@@ -335,7 +348,8 @@ def _nodes(raw: Any) -> tuple[Node, ...]:
             raise _invalid(f"{where}.address", f"is not an IP address: {address!r}",
                            "Give the address the other VPSs reach this one at (its private network's, if it has "
                            "one), or leave it out to use the address of its default route")
-        nodes.append(Node(host=host, roles=frozenset(roles), address=address))
+        nodes.append(Node(host=host, roles=frozenset(roles), address=address,
+                          public=_public(entry.get("public"), f"{where}.public")))
     hosts = [node.host for node in nodes]
     if len(set(hosts)) != len(hosts):
         raise _invalid("nodes", "names the same host twice", "List each VPS once, with all of its roles")
@@ -348,6 +362,31 @@ def _nodes(raw: Any) -> tuple[Node, ...]:
                            + ("MySQL and its volume live on one node" if role == "database" else
                               "the swarm needs it"))
     return tuple(nodes)
+
+
+def _public(raw: Any, where: str) -> Public:
+    """fikaso.public (or a node's public): addresses, http_port, https_port, each optional."""
+    section = _mapping(raw or {}, where)
+    unknown = sorted(set(section) - {"addresses", "http_port", "https_port"})
+    if unknown:
+        raise _invalid(f"{where}.{unknown[0]}", "is not a setting",
+                       "Give addresses, http_port or https_port (see README, \"Configuration\")")
+    addresses = section.get("addresses") or []
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    if not isinstance(addresses, (list, tuple)) or not all(isinstance(a, str) and _ADDRESS.match(a.strip())
+                                                           and ("." in a or ":" in a) for a in addresses):
+        raise _invalid(f"{where}.addresses", f"must be a list of IP addresses, not {addresses!r}",
+                       "Give the addresses the domains' DNS records point at, such as [203.0.113.10, 2001:db8::10], "
+                       "or leave it out for the address Fikaso reaches the VPS at")
+    ports = {}
+    for key, default in (("http_port", 80), ("https_port", 443)):
+        value = section.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+            raise _invalid(f"{where}.{key}", f"must be a port number from 1 to 65535, not {value!r}",
+                           f"Give the port visitors reach the proxy at ({default} unless something forwards another)")
+        ports[key] = value
+    return Public(addresses=tuple(a.strip() for a in addresses), **ports)
 
 
 def _ssh_config_files(raw: Any, root: Path) -> tuple[Path, ...]:

@@ -67,13 +67,19 @@ class StackFacts:
         return all(name in self.services and self.services[name].healthy for name in SERVICES)
 
 
+# The engine's version ("" when the user cannot reach it) and Compose v2's ("" without the plugin).
+DOCKER_VERSION_LINES = (
+    "echo \"docker=$(docker version --format '{{.Server.Version}}' 2>/dev/null || true)\"",
+    'echo "compose=$(docker compose version --short 2>/dev/null || true)"',
+)
+
+
 def _stack_script(layout: Layout, disk: bool) -> str:
     base = q(layout.base)
     folders = " ".join(q(p) for p in layout.folders())
     lines = [
         'echo "user=$(id -un)"', 'echo "uid=$(id -u)"', 'echo "home=$HOME"',
-        "echo \"docker=$(docker version --format '{{.Server.Version}}' 2>/dev/null || true)\"",
-        'echo "compose=$(docker compose version --short 2>/dev/null || true)"',
+        *DOCKER_VERSION_LINES,
         f"if [ ! -e {base} ]; then echo base=missing; elif [ -w {base} ]; then echo base=writable; "
         "else echo base=readonly; fi",
         f"if [ -w {q(layout.base.parent)} ]; then echo parent_writable=yes; fi",

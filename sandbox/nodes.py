@@ -49,8 +49,12 @@ def roles(number: int) -> list[str]:
     return ["manager", "database", "web", "edge"] if number == 1 else ["web", "edge"]
 
 
-def config_text(count: int) -> str:
+def config_text(count: int, ports: list[dict] | None = None) -> str:
+    """`ports`: each node's published ports (info()'s nodes): visitors reach its proxy there, which is
+    what `fab doctor` checks (a node's public setting)."""
     nodes = [{"host": box(n).name, "roles": roles(n)} for n in range(1, count + 1)]
+    for node, published in zip(nodes, ports or []):
+        node["public"] = {"http_port": published["http_port"], "https_port": published["https_port"]}
     certificates = {"ca_bundle": str((ACME_DIR / "ca.pem").relative_to(STATE_DIR.parent))}
     return ("# Written by `fab sandbox.up --nodes=N`: the test VPSs as a swarm. Use it with\n"
             f"# `fab -f {SWARM_CONFIG.relative_to(STATE_DIR.parent)} TASK`; it is read over fabric.yaml.\n"
@@ -99,7 +103,7 @@ def up(image_names: Mapping[str, str], count: int, log=print, fresh: bool = Fals
     known_hosts.write_text("".join(node.known_hosts_line() for node in boxes))
     ssh_config.write_text("\n".join(ssh_config_text(node["port"], key, known_hosts, alias=node["alias"])
                                     for node in details["nodes"]))
-    SWARM_CONFIG.write_text(config_text(count))
+    SWARM_CONFIG.write_text(config_text(count, details["nodes"]))
     return details
 
 

@@ -74,14 +74,14 @@ def open_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runn
     return Runner.on(open_remote(c, settings), name=target_host(c, settings), plan=plan or dry(c))
 
 
-def _node_remote(c, settings: fikaso_config.Settings, host: str) -> SSHRemote:
+def node_remote(c, settings: fikaso_config.Settings, host: str) -> SSHRemote:
     """One node of fikaso.nodes, found through the project's ssh_config files like fikaso.host."""
     return SSHRemote(connect(host, config=c.config, ssh_config_files=settings.ssh_config))
 
 
 def open_primary_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """On a swarm: a runner for its first manager alone, which knows the state of every node."""
-    return Runner.on(_node_remote(c, settings, settings.primary.host), name=settings.primary.host,
+    return Runner.on(node_remote(c, settings, settings.primary.host), name=settings.primary.host,
                      plan=plan or dry(c))
 
 
@@ -90,13 +90,13 @@ def open_database_runner(c, settings: fikaso_config.Settings, plan: bool = False
     if not settings.swarm:
         return open_runner(c, settings, plan)
     (node,) = settings.with_role("database")
-    return Runner.on(_node_remote(c, settings, node.host), name=node.host, plan=plan or dry(c))
+    return Runner.on(node_remote(c, settings, node.host), name=node.host, plan=plan or dry(c))
 
 
 def open_swarm_runner(c, settings: fikaso_config.Settings, plan: bool = False) -> Runner:
     """The runner for every node of fikaso.nodes, the primary (first manager) first."""
     ordered = [settings.primary, *(node for node in settings.nodes if node != settings.primary)]
-    remotes = [(node.host, _node_remote(c, settings, node.host), node.roles) for node in ordered]
+    remotes = [(node.host, node_remote(c, settings, node.host), node.roles) for node in ordered]
     return Runner.group(remotes, plan=plan or dry(c))
 
 

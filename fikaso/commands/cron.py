@@ -82,22 +82,28 @@ def schedule_of(line: str) -> str:
     return fields[0] if line.startswith("@") else " ".join(fields[:5])
 
 
-def overdue(line: str, verified: list[datetime], now: datetime, offset: timedelta) -> str:
-    """A warning when the newest verified backup is older than the schedule in `line` promises, or ''.
+def missed(line: str, verified: list[datetime], now: datetime, offset: timedelta) -> datetime | None:
+    """When the schedule in `line` ran last and left no verified backup after it (UTC), or None.
 
     The last time the schedule fired at least GRACE ago must have left a verified backup after it.
     Cron reads the schedule in the server's local time (`offset` from UTC); `now` and `verified` are UTC."""
     if not line:
-        return ""
+        return None
     expression = schedule_of(line)
     local = (now + offset - GRACE).replace(tzinfo=None, second=0, microsecond=0)
     due = next(CronSim(_SPECIALS.get(expression, expression), local, reverse=True)) - offset
     due = due.replace(tzinfo=timezone.utc)
     newest = max(verified, default=None)
-    if newest is not None and newest >= due:
+    return None if newest is not None and newest >= due else due
+
+
+def overdue(line: str, verified: list[datetime], now: datetime, offset: timedelta) -> str:
+    """A warning when the newest verified backup is older than the schedule in `line` promises, or ''."""
+    due = missed(line, verified, now, offset)
+    if due is None:
         return ""
+    newest = max(verified, default=None)
     have = f"from {newest:%Y-%m-%d %H:%M} UTC" if newest else "missing"
-    return (f"warning: the newest verified backup is {have}, but the schedule ({expression}) ran at "
+    return (f"warning: the newest verified backup is {have}, but the schedule ({schedule_of(line)}) ran at "
             f"{due:%Y-%m-%d %H:%M} UTC and should have made one: see state/backup.log and state/alerts.log on "
             "the server, or run `fab backup.now`")
-

@@ -19,7 +19,7 @@ from sandbox import nodes as sandbox_nodes
 
 from . import apps
 from .conftest import report
-from .helpers import fab, fab_timed, ssh
+from .helpers import fab, fab_timed, server_snapshot, ssh
 from .load import StrictLoad, figure
 
 DOMAINS = ("admin.fikaso.test", "store.fikaso.test", "www.fikaso.test", "fikaso.test")
@@ -111,6 +111,27 @@ def test_status_shows_every_node_and_where_each_replica_runs(nodes):
     assert "3 of 3 nodes up" in result.stdout, result.stdout
     row = next(line for line in result.stdout.splitlines() if line.startswith("store_panel"))
     assert "2/2" in row and row.count("(running)") == 2, row
+
+
+def test_doctor_checks_every_node_and_each_edge_nodes_ports(nodes, tmp_path):
+    from .test_doctor import rows, run_doctor
+    before = [server_snapshot(on(nodes, n)) for n in (1, 2, 3)]
+    result = run_doctor(tmp_path, {domain: "127.0.0.1" for domain in DOMAINS}, nodes["config"])
+    assert [server_snapshot(on(nodes, n)) for n in (1, 2, 3)] == before       # it changed nothing
+    table = rows(result.stdout)
+    for number, node in enumerate(nodes["nodes"], 1):
+        for check in ("disk", "memory", "docker", "compose", "clock"):
+            assert table[(check, node["alias"])] in ("ok", "WARNING"), (check, node["alias"], result.stdout)
+        assert table[("port http", f"127.0.0.1:{node['http_port']}")] == "ok", result.stdout
+        assert table[("port https", f"127.0.0.1:{node['https_port']}")] == "ok", result.stdout
+    primary = nodes["nodes"][0]["alias"]
+    assert table[("swarm", primary)] == "ok" and table[("services", primary)] == "ok", result.stdout
+    # This swarm was only set up: no certificates, no backups yet. Exactly that is wrong, each with its fix.
+    wrong = sorted(key for key, level in table.items() if level == "PROBLEM")
+    assert wrong == sorted([("backup", primary), ("cron backup", primary),
+                            *(("certificate", domain) for domain in DOMAINS)]), result.stdout
+    assert result.returncode == 1 and "fab doctor found 6 problems" in result.stderr, result.stderr
+    assert "fix: Run `fab backup.schedule`" in result.stdout and "fix: Run `fab certs.issue --domain=" in result.stdout
 
 
 STORE = "store.fikaso.test"

@@ -26,8 +26,12 @@ def layer(module: str) -> int:
         return 2
     if module in ("fikaso.facts",):
         return 3
+    if module == "fikaso.probes":            # doctor's facts, built on the others
+        return 3.5
     if module in ("fikaso.records", "fikaso.views"):
         return 4
+    if module == "fikaso.doctor":            # doctor's judgement of what probes read
+        return 4.5
     if module == "fikaso.steps.shared":       # what setup and certs.issue share
         return 5
     if module.startswith("fikaso.steps."):
