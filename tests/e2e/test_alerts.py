@@ -1,5 +1,6 @@
 """Alerts from the VPS to a real HTTPS webhook: an nginx inside the test VPS that keeps every request
 body it gets (client_body_in_file_only), with a certificate of its own CA."""
+import contextlib
 import datetime
 import json
 import shutil
@@ -101,19 +102,26 @@ def test_a_test_alert_reaches_the_webhook_as_slack_style_json(webhook):
     assert URL not in logs
 
 
-def test_a_failed_scheduled_backup_is_told_with_the_log_lines_that_say_why(webhook):
-    scheduled = fab("backup.schedule", "--cron=0 0 1 1 *", env=webhook["env"])
+@contextlib.contextmanager
+def a_failing_backup_schedule(info):
+    """A backup schedule whose backups cannot start (a file where the backups folder should be);
+    both put back afterwards."""
+    scheduled = fab("backup.schedule", "--cron=0 0 1 1 *", env=info["env"])
     assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
-    # A file where the backups folder should be: the backup cannot start.
-    assert ssh(webhook, "mkdir -p /srv/fikaso/backups && mv /srv/fikaso/backups /srv/fikaso/backups.away && "
-                        "touch /srv/fikaso/backups").returncode == 0
+    assert ssh(info, "mkdir -p /srv/fikaso/backups && mv /srv/fikaso/backups /srv/fikaso/backups.away && "
+                     "touch /srv/fikaso/backups").returncode == 0
     try:
+        yield
+    finally:
+        ssh(info, "rm -f /srv/fikaso/backups && mv /srv/fikaso/backups.away /srv/fikaso/backups")
+        fab("backup.unschedule", env=info["env"])
+
+
+def test_a_failed_scheduled_backup_is_told_with_the_log_lines_that_say_why(webhook):
+    with a_failing_backup_schedule(webhook):
         # The command exactly as cron runs it, from the crontab line (cron would wait for New Year).
         ran = ssh(webhook, "crontab -l | grep -F '# fikaso-backup schedule' | cut -d' ' -f6- | sh")
         assert ran.returncode == 0, ran.stderr   # the alert was delivered, so the line as a whole succeeds
-    finally:
-        ssh(webhook, "rm -f /srv/fikaso/backups && mv /srv/fikaso/backups.away /srv/fikaso/backups")
-        fab("backup.unschedule", env=webhook["env"])
     alerts = [body for body in received() if "the scheduled backup failed" in body["summary"]]
     assert alerts and "File exists" in alerts[-1]["text"], received()
 
@@ -172,18 +180,11 @@ def email(deployed):
 
 
 def test_a_failed_scheduled_backup_run_as_cron_runs_it_is_mailed_with_why(email):
-    scheduled = fab("backup.schedule", "--cron=0 0 1 1 *", env=email["env"])
-    assert scheduled.returncode == 0, scheduled.stdout + scheduled.stderr
-    assert ssh(email, "mkdir -p /srv/fikaso/backups && mv /srv/fikaso/backups /srv/fikaso/backups.away && "
-                      "touch /srv/fikaso/backups").returncode == 0
-    try:
+    with a_failing_backup_schedule(email):
         # The crontab's command, in the environment cron gives it (cron would wait for New Year).
         ran = ssh(email, "line=$(crontab -l | grep -F '# fikaso-backup schedule' | cut -d' ' -f6-) && "
                          f"{AS_CRON} \"$line\" </dev/null")
         assert ran.returncode == 0, ran.stderr   # the alert was delivered, so the line as a whole succeeds
-    finally:
-        ssh(email, "rm -f /srv/fikaso/backups && mv /srv/fikaso/backups.away /srv/fikaso/backups")
-        fab("backup.unschedule", env=email["env"])
     mail = wait_for_mail(email, "the scheduled backup failed")
     assert "Subject: [fikaso] " in mail and "the scheduled backup failed" in mail, mail
     assert "To: deploy@localhost" in mail and "File exists" in mail, mail   # the log lines that say why
