@@ -158,3 +158,23 @@ def test_a_dump_it_cannot_place_wholly_is_refused_so_that_the_restore_loads_it_t
     bare = b"\n".join(line for line in DUMP.read_bytes().split(b"\n") if not line.startswith(b"-- "))
     done = split(script, tmp_path, bare, 4000)
     assert done.returncode == 3 and b"outside the rows of a table" in done.stderr
+
+
+@pytest.mark.parametrize("cores, override, expected", [("1", "", "2"), ("2", "", "2"), ("6", "", "6"), ("32", "", "8"),
+                                                        ("32", "3", "3"), ("2", "12", "12")])
+def test_loaders_are_the_servers_cores_from_2_to_8_unless_set(script, tmp_path, cores, override, expected):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nproc").write_text(f"#!/bin/sh\necho {cores}\n")
+    (fake / "nproc").chmod(0o755)
+    body = f'die() {{ echo "$*" >&2; exit 1; }}; source <(sed -n "/^loaders()/,/^}}/p" {script}); loaders'
+    done = subprocess.run(["bash", "-c", body], capture_output=True, text=True,
+                          env={"PATH": f"{fake}:/usr/bin:/bin", "FIKASO_RESTORE_LOADERS": override})
+    assert done.stdout.strip() == expected, done.stderr
+
+
+def test_a_loader_count_that_is_no_whole_number_is_refused(script):
+    body = f'die() {{ echo "$*" >&2; exit 1; }}; source <(sed -n "/^loaders()/,/^}}/p" {script}); loaders'
+    done = subprocess.run(["bash", "-c", body], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                                                     "FIKASO_RESTORE_LOADERS": "two"})
+    assert done.returncode == 1 and "FIKASO_RESTORE_LOADERS must be a whole number" in done.stderr
