@@ -104,15 +104,16 @@ BACKGROUND = ("docker ps --filter status=running --format '{{.Label \"com.docker
               "| grep -cE '^store_(worker|scheduler)$'")
 
 
-def backed_up(info) -> str:
-    """The objects created afresh, backed up, then lost: returns the backup's id."""
+def backed_up(info) -> tuple[str, str]:
+    """The objects created afresh, described, backed up, then lost: the backup's id and the description."""
     assert as_root(info, CLEAN).returncode == 0
     created = as_root(info, OBJECTS)
     assert created.returncode == 0, created.stderr
+    before = describe(info)
     made = fab("backup.now", "--database=fikaso_store")
     assert made.returncode == 0, made.stderr
     assert as_root(info, LOSE).returncode == 0
-    return made.stdout.split("backup ", 1)[1].split()[0]
+    return made.stdout.split("backup ", 1)[1].split()[0], before
 
 
 def background_starts(info) -> list[str]:
@@ -125,10 +126,7 @@ def background_starts(info) -> list[str]:
 
 
 def test_many_chunks_by_three_loaders_come_back_identical_and_workers_never_run_while_they_load(deployed):
-    assert as_root(deployed, CLEAN).returncode == 0
-    assert as_root(deployed, OBJECTS).returncode == 0
-    before = describe(deployed)
-    backup_id = backed_up(deployed)
+    backup_id, before = backed_up(deployed)
     started = background_starts(deployed)
     assert len(started) == 3
     # Small chunks, so that the ledger's rows are shared out; every ~50 ms, while the restore is
@@ -152,10 +150,7 @@ def test_many_chunks_by_three_loaders_come_back_identical_and_workers_never_run_
 
 
 def test_an_interrupted_restore_is_reported_until_a_restore_finishes_it(deployed):
-    assert as_root(deployed, CLEAN).returncode == 0
-    assert as_root(deployed, OBJECTS).returncode == 0
-    before = describe(deployed)
-    backup_id = backed_up(deployed)
+    backup_id, before = backed_up(deployed)
     # Killed outright (kill -9: no clean-up runs) once a loader runs.
     killed = ssh(deployed, f"FIKASO_RESTORE_CHUNK_BYTES=65536 FIKASO_RESTORE_LOADERS=2 {SCRIPT} restore {backup_id} "
                            "fikaso_store >/dev/null 2>&1 & pid=$!\n"
