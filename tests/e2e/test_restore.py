@@ -130,10 +130,11 @@ def test_many_chunks_by_three_loaders_come_back_identical_and_workers_never_run_
     started = background_starts(deployed)
     assert len(started) == 3
     # Small chunks, so that the ledger's rows are shared out; every ~50 ms, while the restore is
-    # marked as under way, how many of the store's workers and schedulers run.
+    # marked as under way (before and after the count), how many of the store's workers and schedulers run.
     run = ssh(deployed, f"out=$(mktemp); FIKASO_RESTORE_CHUNK_BYTES=65536 FIKASO_RESTORE_LOADERS=3 {SCRIPT} restore "
                         f"{backup_id} fikaso_store >$out 2>&1 & pid=$!\n"
-                        f"while kill -0 $pid 2>/dev/null; do [ ! -e {PENDING} ] || echo \"running $({BACKGROUND})\"; "
+                        f"while kill -0 $pid 2>/dev/null; do if [ -e {PENDING} ]; then n=$({BACKGROUND}); "
+                        f"[ ! -e {PENDING} ] || echo \"running $n\"; fi; "
                         "sleep 0.05; done\nwait $pid; echo \"status $?\"; cat $out; rm -f $out", timeout=600)
     assert "status 0" in run.stdout, run.stdout + run.stderr
     samples = re.findall(r"^running (\d+)$", run.stdout, re.M)
