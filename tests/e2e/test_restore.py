@@ -175,3 +175,31 @@ def test_an_interrupted_restore_is_reported_until_a_restore_finishes_it(deployed
     assert safety in fab("backup.list").stdout
     assert ssh(deployed, f"test ! -e {PENDING}").returncode == 0
     assert as_root(deployed, CLEAN).returncode == 0
+
+
+def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_again(deployed):
+    backup_id, _ = backed_up(deployed)
+    restored = fab("backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    before = describe(deployed)
+    # A backup whose ledger rows hold one row twice: the restore fails while its loaders run.
+    broken = "20991231T000000Z"
+    made = ssh(deployed, f"cd /srv/fikaso/backups && rm -rf {broken} && mkdir -m 700 {broken} && "
+                         f"cp {backup_id}/manifest {broken}/ && zstd -q -dc {backup_id}/fikaso_store.sql.zst | "
+                         f"sed '/^INSERT INTO `ledger` VALUES$/{{n;p}}' | zstd -q -o {broken}/fikaso_store.sql.zst && "
+                         f"cd {broken} && sha256sum fikaso_store.sql.zst >SHA256SUMS")
+    assert made.returncode == 0, made.stderr
+    try:
+        failed = fab("backup.restore", f"--id={broken}", "--database=fikaso_store", "--yes")
+        said = failed.stdout + failed.stderr
+        assert failed.returncode != 0 and "Duplicate entry" in said, said
+        safety = re.search(r"fab backup.restore --id=(\d{8}T\d{6}Z) --database=fikaso_store", said).group(1)
+        assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
+        assert ssh(deployed, f"test -e {PENDING}").returncode == 0
+        back = fab("backup.restore", f"--id={safety}", "--database=fikaso_store", "--yes")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert describe(deployed) == before
+        assert ssh(deployed, f"test ! -e {PENDING}").returncode == 0
+    finally:
+        ssh(deployed, f"rm -rf /srv/fikaso/backups/{broken}")
+    assert as_root(deployed, CLEAN).returncode == 0
