@@ -168,7 +168,7 @@ def test_an_interrupted_restore_is_reported_until_a_restore_finishes_it(deployed
     assert f"fab backup.restore --id={safety} --database=fikaso_store" in refused.stdout + refused.stderr
     again = fab("backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "its safety backup is kept and no new one is taken" in again.stdout + again.stderr
+    assert f"safety backup {safety} kept for fikaso_store" in again.stdout, again.stdout
     assert describe(deployed) == before
     # What the killed run stopped runs again, and its safety backup is still there to go back to.
     assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
@@ -192,7 +192,8 @@ def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_agai
     try:
         failed = fab("backup.restore", f"--id={broken}", "--database=fikaso_store", "--yes")
         said = failed.stdout + failed.stderr
-        assert failed.returncode != 0 and "Duplicate entry" in said, said
+        # (MariaDB finds the duplicate at the chunk's commit: it loads an empty table in bulk.)
+        assert failed.returncode != 0 and "failed half-way" in said, said
         safety = re.search(r"fab backup.restore --id=(\d{8}T\d{6}Z) --database=fikaso_store", said).group(1)
         assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
         assert ssh(deployed, f"test -e {PENDING}").returncode == 0
