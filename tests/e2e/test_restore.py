@@ -116,6 +116,15 @@ def backed_up(info) -> tuple[str, str]:
     return made.stdout.split("backup ", 1)[1].split()[0], before
 
 
+def go_back_if_unfinished(info) -> None:
+    """After a failed test: restore the safety backup of any restore left unfinished, so that the next
+    tests can back up that database again."""
+    pending = ssh(info, f"cat {PENDING} 2>/dev/null").stdout
+    for line in pending.splitlines():
+        database, _backup, safety, _since = line.split("\t")
+        fab("backup.restore", f"--id={safety}", f"--database={database}", "--yes")
+
+
 def background_starts(info) -> list[str]:
     """When each of the store's queue workers and its scheduler started (the test setup runs 2 and 1)."""
     result = ssh(info, "docker inspect -f '{{.State.StartedAt}}' $(docker ps -q --filter status=running "
@@ -160,21 +169,24 @@ def test_an_interrupted_restore_is_reported_until_a_restore_finishes_it(deployed
                            f"kill -9 $pid; cat {PENDING}", timeout=600)
     assert killed.returncode == 0, killed.stdout + killed.stderr
     database, restoring, safety, _since = killed.stdout.split("\t")
-    assert (database, restoring) == ("fikaso_store", backup_id)
-    # No backup of a half-restored database: it would look like a good one.
-    refused = fab("backup.now", "--database=fikaso_store")
-    assert refused.returncode != 0
-    assert f"the restore of fikaso_store from backup {backup_id}" in refused.stdout + refused.stderr
-    assert f"fab backup.restore --id={safety} --database=fikaso_store" in refused.stdout + refused.stderr
-    again = fab("backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes")
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert f"safety backup {safety} kept for fikaso_store" in again.stdout, again.stdout
-    assert describe(deployed) == before
-    # What the killed run stopped runs again, and its safety backup is still there to go back to.
-    assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
-    assert safety in fab("backup.list").stdout
-    assert ssh(deployed, f"test ! -e {PENDING}").returncode == 0
-    assert as_root(deployed, CLEAN).returncode == 0
+    try:
+        assert (database, restoring) == ("fikaso_store", backup_id)
+        # No backup of a half-restored database: it would look like a good one.
+        refused = fab("backup.now", "--database=fikaso_store")
+        assert refused.returncode != 0
+        assert f"the restore of fikaso_store from backup {backup_id}" in refused.stdout + refused.stderr
+        assert f"fab backup.restore --id={safety} --database=fikaso_store" in refused.stdout + refused.stderr
+        again = fab("backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"safety backup {safety} kept for fikaso_store" in again.stdout, again.stdout
+        assert describe(deployed) == before
+        # What the killed run stopped runs again, and its safety backup is still there to go back to.
+        assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
+        assert safety in fab("backup.list").stdout
+        assert ssh(deployed, f"test ! -e {PENDING}").returncode == 0
+        assert as_root(deployed, CLEAN).returncode == 0
+    finally:
+        go_back_if_unfinished(deployed)
 
 
 def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_again(deployed):
@@ -202,5 +214,6 @@ def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_agai
         assert describe(deployed) == before
         assert ssh(deployed, f"test ! -e {PENDING}").returncode == 0
     finally:
+        go_back_if_unfinished(deployed)
         ssh(deployed, f"rm -rf /srv/fikaso/backups/{broken}")
     assert as_root(deployed, CLEAN).returncode == 0
