@@ -157,8 +157,8 @@ def restores(backup_id: str, runs: int) -> None:
         print(line(f"fab backup.restore: {key}", [f[key] for f in fikaso]))
     proper = statistics.median(f["restore proper"] for f in fikaso)
     whole = statistics.median(f["whole"] for f in fikaso)
-    print(f"restore proper vs one client: {statistics.median(naive) / proper:.2f}x faster; "
-          f"whole fab backup.restore (safety backup and its check included): {statistics.median(naive) / whole:.2f}x")
+    print(f"speed-up over one client (its median time / ours): restore proper {statistics.median(naive) / proper:.2f}x; "
+          f"whole fab backup.restore, safety backup and its check included: {statistics.median(naive) / whole:.2f}x")
 
 
 if __name__ == "__main__":
