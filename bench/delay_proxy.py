@@ -1,12 +1,14 @@
 """A userspace TCP proxy that delays every byte by half a round trip each way (no netem here).
 
 Bytes keep their order; each chunk is released `one_way` seconds after it arrived. Counts the
-bytes in each direction, so a benchmark can report what a deploy really sent.
+bytes in each direction, so a benchmark can report what a deploy really sent. It runs in a process
+of its own: a benchmark that measures work done in its own process (hashing, tar) must not slow
+the link it is measured over, while a baseline run as a subprocess would not.
 """
 from __future__ import annotations
 
 import asyncio
-import threading
+import multiprocessing
 import time
 
 
@@ -14,18 +16,38 @@ class DelayProxy:
     def __init__(self, target_port: int, rtt: float = 0.050, target_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
         self.one_way = rtt / 2
-        self.sent = 0        # client -> server bytes
-        self.received = 0    # server -> client bytes
-        self.connections = 0
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        context = multiprocessing.get_context("fork")
+        # Shared with the proxy's process: bytes client -> server, server -> client, connections.
+        self._counts = {name: context.Value("q", 0) for name in ("sent", "received", "connections")}
+        self._port = context.Value("i", 0)
+        self._ready = context.Event()
+        self._process = context.Process(target=self._run, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._port.value
+
+    @property
+    def sent(self) -> int:
+        return self._counts["sent"].value
+
+    @property
+    def received(self) -> int:
+        return self._counts["received"].value
+
+    @property
+    def connections(self) -> int:
+        return self._counts["connections"].value
 
     def reset(self) -> None:
-        self.sent = self.received = self.connections = 0
+        for count in self._counts.values():
+            count.value = 0
 
-    async def _pump(self, reader, writer, count_attr: str):
+    def _add(self, name: str, amount: int) -> None:
+        with self._counts[name].get_lock():
+            self._counts[name].value += amount
+
+    async def _pump(self, reader, writer, count: str):
         queue: asyncio.Queue = asyncio.Queue()
 
         async def deliver():
@@ -46,27 +68,33 @@ class DelayProxy:
                 data = await reader.read(65536)
                 if not data:
                     break
-                setattr(self, count_attr, getattr(self, count_attr) + len(data))
+                self._add(count, len(data))
                 await queue.put((time.monotonic() + self.one_way, data))
         finally:
             await queue.put((0, None))
             await sender
 
     async def _handle(self, client_reader, client_writer):
-        self.connections += 1
+        self._add("connections", 1)
         server_reader, server_writer = await asyncio.open_connection(*self.target)
         await asyncio.gather(self._pump(client_reader, server_writer, "sent"),
                              self._pump(server_reader, client_writer, "received"),
                              return_exceptions=True)
 
     def _run(self):
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self._port.value = server.sockets[0].getsockname()[1]
         self._ready.set()
-        self._loop.run_forever()
+        loop.run_forever()
 
     def start(self) -> "DelayProxy":
-        self._thread.start()
-        self._ready.wait(10)
+        self._process.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the delay proxy did not start within 10 s")
         return self
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.join(5)

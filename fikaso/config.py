@@ -34,6 +34,7 @@ _ADDRESS = re.compile(r"^[0-9a-fA-F.:]+$")
 ROLES = ("manager", "database", "web", "edge")
 DEFAULT_REPLICAS = 2
 MAX_WORKERS = 20
+MAX_FPM_WORKERS = 100
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Site:
     assets: Assets | None = None
     workers: int = 0         # a panel's queue workers (`artisan queue:work`)
     scheduler: bool = False  # a panel's scheduler (`artisan schedule:run` each minute)
+    fpm_workers: int | None = None   # PHP-FPM's pm.max_children; None: sized from the VPS's memory
 
 
 @dataclass(frozen=True)
@@ -175,15 +177,21 @@ def _site(name: str, port: int, raw: Any, where: str, root: Path) -> Site:
                        f"Give the path of a page that answers 2xx when the app works, such as {DEFAULT_HEALTH} "
                        "(letters, digits and / . _ ~ - only)")
     assets = _assets(section.get("assets"), f"{where}.assets") if name in PANELS and section.get("assets") else None
-    workers, scheduler = 0, False
+    workers, scheduler, fpm_workers = 0, False, None
     if name in PANELS:
         workers = section.get("workers", 0)
         if not isinstance(workers, int) or isinstance(workers, bool) or not 0 <= workers <= MAX_WORKERS:
             raise _invalid(f"{where}.workers", f"must be a whole number from 0 to {MAX_WORKERS}, not {workers!r}",
                            "Give the number of queue workers the panel runs, such as 2, or 0 for none")
         scheduler = _flag(section, "scheduler", False, where)
+        fpm_workers = section.get("fpm_workers")
+        if fpm_workers is not None and (not isinstance(fpm_workers, int) or isinstance(fpm_workers, bool)
+                                        or not 1 <= fpm_workers <= MAX_FPM_WORKERS):
+            raise _invalid(f"{where}.fpm_workers", f"must be a whole number from 1 to {MAX_FPM_WORKERS}, not "
+                           f"{fpm_workers!r}", "Give the most requests the panel's PHP-FPM serves at once, such as "
+                           "16, or leave the key out to size it from the VPS's memory")
     return Site(name=name, domain=domain, port=port, source=source, health=health, assets=assets,
-                workers=workers, scheduler=scheduler)
+                workers=workers, scheduler=scheduler, fpm_workers=fpm_workers)
 
 
 def _relative(value: Any, key: str) -> str:
@@ -259,6 +267,10 @@ def load_settings(raw: Any, root: Path = PROJECT_ROOT) -> Settings:
                        "run on a swarm",
                        "Set workers: 0 and scheduler: false for a swarm (queue workers and the scheduler run on one "
                        "VPS, without nodes:, for now)")
+    sized = [site.name for site in panels if site.fpm_workers is not None]
+    if nodes and sized:
+        raise _invalid(f"panels.{sized[0]}.fpm_workers", "is for one VPS: on a swarm each PHP-FPM replica keeps the "
+                       "image's pool of 10 workers", "Remove fpm_workers and scale the panel with replicas: instead")
     replicas = {name: _replicas(panels_raw[name].get("replicas", section.get("replicas", DEFAULT_REPLICAS)),
                                 f"panels.{name}.replicas" if "replicas" in panels_raw[name] else "replicas")
                 for name in PANELS}

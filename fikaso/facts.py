@@ -17,7 +17,7 @@ from .layout import BUNDLE_HASH_FILE, SECRETS_HASH_FILE, Layout
 from .plan import Fact, Values
 from .shell import q
 from .commands import backup as backup_commands
-from .commands import certbot, cron, database, php_image, release
+from .commands import certbot, cron, database, php_fpm, php_image, release
 from .commands.compose import NETWORK, SERVICES, SITES, compose
 from .commands.swarm import DEPLOYED_HASH_FILE, default_address_lines, services_line
 from .commands import lock
@@ -60,6 +60,8 @@ class StackFacts:
     certificates_hash: str = ""   # sha256 of every live certificate and key (a swarm's nodes compare it)
     published_hash: str = ""      # the certificates_hash the proxy's copies were last made from
     disk: str = ""                # du -sh of the base folder (status only)
+    memory_mb: int = 0            # the VPS's memory (MemTotal), which PHP-FPM pools are sized from
+    pools: dict[str, int] = field(default_factory=dict)    # panel -> pm.max_children its pool file gives
 
     def all_healthy(self) -> bool:
         return all(name in self.services and self.services[name].healthy for name in SERVICES)
@@ -84,6 +86,8 @@ def _stack_script(layout: Layout, disk: bool) -> str:
         f"echo \"certificates_hash=$(cd {q(layout.certificates)} 2>/dev/null && {certbot.digest_command()})\"",
         f"echo \"published_hash=$(cat {q(layout.published_stamp)} 2>/dev/null || true)\"",
         f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
+        "awk '/^MemTotal:/ {print \"memory_kb=\" $2}' /proc/meminfo",
+        *(php_fpm.read_command(layout, panel) for panel in PANELS),
     ]
     for site in SITES:
         lines.append(f"for r in {q(layout.releases(site))}/*; do [ -d \"$r\" ] && "
@@ -135,6 +139,8 @@ def parse_stack(values: Values) -> StackFacts:
     for site in SITES:
         facts.releases[site] = {r for r in values.all(f"release_{site}") if r and not r.endswith(".partial")}
     facts.services = _services(values.all("ps"))
+    facts.memory_mb = int(values.one("memory_kb") or 0) // 1024
+    facts.pools = {panel: int(value) for panel in PANELS if (value := values.one(f"pool_{panel}")).isdigit()}
     return facts
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import archive, assets, records
-from ..commands import database, php_image, release, server
+from ..commands import database, php_fpm, php_image, release, server
 from ..commands.compose import SERVICES, background, reload_every_nginx_script, start_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError
@@ -134,6 +134,20 @@ def install_site(site: Site):
     return Step(f"install {site.name}", decide)
 
 
+def php_fpm_pools(run: SetupRun) -> Outcome:
+    """Each panel's PHP-FPM pool size, from fabric.yaml or the VPS's memory; running pools reload
+    gracefully."""
+    wanted = php_fpm.pool_sizes(run.settings, run.facts.memory_mb)
+    detail = ", ".join(f"{panel} {workers}" for panel, workers in wanted.items()) + " workers"
+    if any(site.fpm_workers is None for site in run.settings.panels):
+        detail += f" ({run.facts.memory_mb} MB of memory)"
+    stale = [panel for panel, workers in wanted.items() if run.facts.pools.get(panel) != workers]
+    if not stale:
+        return unchanged(detail)
+    return changed(detail, *(Action(f"sizing {panel}'s PHP-FPM pool to {wanted[panel]} workers",
+                                    php_fpm.resize_script(run.layout, panel, wanted[panel])) for panel in stale))
+
+
 def proxy_step(run: SetupRun) -> Outcome:
     return proxy_config(run.settings, run.layout, run.facts)
 
@@ -168,6 +182,7 @@ def setup_steps(settings: Settings) -> list[Step]:
         Step("mysql", mysql),
         Step("databases", databases, reads=lambda run: (database_logins(run.layout),)),
         *(install_site(site) for site in settings.sites),
+        Step("php-fpm pools", php_fpm_pools),
         Step("proxy", proxy_step),
         Step("services", services),
         Step("sites", check_sites),

@@ -65,7 +65,7 @@ def test_a_second_setup_changes_nothing_and_says_so(deployed):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "setup: nothing changed" in result.stdout
     steps = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    assert len(steps) == 14 and all(" ok " in line for line in steps), result.stdout
+    assert len(steps) == 15 and all(" ok " in line for line in steps), result.stdout
 
 
 def as_store_user(info, sql, database=""):

@@ -209,3 +209,18 @@ def test_queue_workers_and_the_scheduler_are_per_panel_and_off_by_default():
 def test_queue_workers_on_a_swarm_are_refused_with_the_way_round():
     message = broken(lambda s: s.update(nodes=THREE_NODES))
     assert "fikaso.panels.store" in message and "swarm" in message and "workers: 0 and scheduler: false" in message
+
+
+@pytest.mark.parametrize("value", [0, 101, "8", True, 2.5])
+def test_a_bad_fpm_workers_setting_is_named_with_its_range(value):
+    message = broken(lambda s: s["panels"]["store"].update(fpm_workers=value))
+    assert "fikaso.panels.store.fpm_workers must be a whole number from 1 to 100" in message
+
+
+def test_fpm_workers_on_a_swarm_are_refused_with_the_way_round():
+    section = swarm_section(THREE_NODES)
+    section["panels"]["admin"]["fpm_workers"] = 8
+    with pytest.raises(FikasoError) as raised:
+        load_settings(section, root=ROOT)
+    assert "fikaso.panels.admin.fpm_workers is for one VPS" in str(raised.value)
+    assert "replicas" in str(raised.value)

@@ -249,3 +249,17 @@ def test_a_script_waits_until_the_work_an_earlier_run_left_on_the_server_has_end
     earlier.wait()
     assert later.returncode == 0 and "waiting for what an earlier run left running on the server" in later.stderr
     assert marker.read_text() == "earlier\nlater\n"
+
+
+@pytest.mark.parametrize("answer, warned", [("", False), ("workers=stale\n", True)])
+def test_a_switch_tells_the_queue_workers_and_warns_when_they_keep_the_old_code(answer, warned):
+    run = make_run(release_id="7")
+    assert run.site.workers, "the shipped store panel runs queue workers"
+    image = deploy.php_image.tag(run.settings, "1000")
+    run.known.values["site"] = parse_state(f"stack=yes\nlive=6\nrelease=6\nuid=1000\nimage={image}\n")
+    outcome = deploy.switch(run)
+    activate, restart = outcome.actions
+    assert "queue:restart" in restart.script and "queue:restart" not in activate.script
+    judged = outcome.judge([Result("", "", 0), Result(answer, "", 0)])
+    assert ("still run the code of 6" in judged.detail) is warned
+    assert ("queue workers restart in it" in judged.detail) is not warned
