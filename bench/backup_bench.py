@@ -5,21 +5,29 @@ Prints, side by side in one run, the time of `mysqldump > /dev/null` inside the 
 `docker compose exec mysql mysqldump | gzip -6` and `| zstd -3 -T0` on the VPS (the pipelines a
 user would write), Fikaso's dump (the same consistent-dump options, zstd -3 -T0, through a named
 pipe instead of docker's exec stream) and its whole backup (dump, checksums, and the restore into
-a throwaway server that records the manifest), then restore times. Needs a running sandbox with
-the stack set up (`make demo`).
+a throwaway server that records the manifest), then restores, each --runs times in rotated order
+(median, min, max): the naive `zstd -dc | mysql` through one client (`docker compose exec -T mysql
+mysql`, after dropping and creating the database, as the restore does), and `fab backup.restore`,
+whose own report splits its time into preparing (splitting the dump), the safety backup, loading,
+and the check of the safety backup (which runs after the panels are back). Needs a running sandbox
+with the stack set up (`make demo`; FIKASO_SANDBOX=test for the suite's).
 
-    .venv/bin/python bench/backup_bench.py [--rows 7000000]
+    .venv/bin/python bench/backup_bench.py [--rows 7000000] [--runs 3]
 """
 from __future__ import annotations
 
 import argparse
 import re
 import shlex
+import statistics
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from sandbox import vps as sandbox
 
+ROOT = Path(__file__).resolve().parent.parent
 STACK = "/srv/fikaso/stack"
 OPTS = "--defaults-extra-file=<(printf '[client]\\nuser=root\\npassword=%s\\n' \"$(cat /run/secrets/mysql_root_password)\")"
 DUMP_OPTIONS = "--single-transaction --quick --routines --events --triggers --hex-blob --no-tablespaces"
@@ -49,7 +57,9 @@ def timed(label: str, command: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=7_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each restore, in rotated order (default 3)")
     args = parser.parse_args()
+    print("command: " + " ".join([Path(sys.executable).name, *sys.argv]), flush=True)
     print(f"generating fikaso_store.bench_rows: {args.rows} rows of mixed text and numbers", flush=True)
     fill = (f"mysql {OPTS} fikaso_store -e \"DROP TABLE IF EXISTS bench_rows; "
             "CREATE TABLE bench_rows (id INT PRIMARY KEY AUTO_INCREMENT, title VARCHAR(80), body TEXT, "
@@ -77,9 +87,7 @@ def main() -> None:
     print(f"  {'fikaso backup: whole, with verifying restore':<44} {whole:7.1f} s")
     sizes = vps(f"stat -c '%s %n' /tmp/bench.sql.gz /tmp/bench.sql.zst /srv/fikaso/backups/{backup_id}/fikaso_store.sql.zst")
     print("compressed sizes:\n" + "".join(f"  {line}\n" for line in sizes.splitlines()))
-    print("restore:")
-    timed("gzip -dc bench.sql.gz | mysql", "gzip -dc /tmp/bench.sql.gz | " + in_mysql(f"mysql {OPTS}"))
-    timed("fikaso backup.restore (with its safety backup)", f"{STACK}/bin/fikaso-backup restore {backup_id} fikaso_store")
+    restores(backup_id, args.runs)
     gzip_s, zstd_s = results["mysqldump | gzip -6"], results["mysqldump | zstd -3 -T0"]
     floor = results["mysqldump > /dev/null"]
     print(f"fikaso dump vs mysqldump | gzip: {gzip_s / dumped:.1f}x faster; "
@@ -87,6 +95,70 @@ def main() -> None:
           f"mysqldump alone, in the container: {gzip_s / floor:.1f}x faster than with gzip")
     print(f"throughput (on-disk size / time): gzip {size / gzip_s / 1e6:.0f} MB/s, zstd {size / zstd_s / 1e6:.0f} MB/s")
     vps(f"cd {STACK} && " + in_mysql(f"mysql {OPTS} fikaso_store -e 'DROP TABLE bench_rows'") + " && rm -f /tmp/bench.sql.gz /tmp/bench.sql.zst")
+
+
+def naive_restore(backup_id: str) -> float:
+    recreate = in_mysql(f"mysql {OPTS} -e 'DROP DATABASE IF EXISTS fikaso_store; CREATE DATABASE fikaso_store "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'")
+    return timed("zstd -dc | mysql (one client)", f"{recreate} && zstd -q -dc /srv/fikaso/backups/{backup_id}/"
+                 f"fikaso_store.sql.zst | " + in_mysql(f"mysql {OPTS}"))
+
+
+def fikaso_restore(backup_id: str) -> dict[str, float]:
+    info = sandbox.info()
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "fabric", "-H", info["alias"], "backup.restore", f"--id={backup_id}",
+                             "--database=fikaso_store", "--yes"], cwd=ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise SystemExit(f"fab backup.restore failed:\n{output}")
+    parts = re.search(r"preparing ([\d.]+) s, safety backup ([\d.]+) s, loading ([\d.]+) s, "
+                      r"check of the safety backup ([\d.]+) s", output)
+    prepare, safety, load, check = (float(x) for x in parts.groups())
+    # Each run's safety backup would fill the disk over many runs: removed once measured.
+    safety_id = re.search(r"safety backup (\S+) taken", output).group(1)
+    vps(f"rm -rf /srv/fikaso/backups/{safety_id}")
+    figures = {"whole": wall, "safety backup": safety, "restore proper": wall - safety - check,
+               "  of which preparing": prepare, "  of which loading": load, "check of the safety backup": check}
+    print(f"  {'fab backup.restore':<44} {wall:7.1f} s  (safety backup {safety:.1f} s, preparing {prepare:.1f} s, "
+          f"loading {load:.1f} s, check of the safety backup {check:.1f} s)", flush=True)
+    return figures
+
+
+def checksum() -> str:
+    return vps(f"cd {STACK} && " + in_mysql(f"mysql {OPTS} -N -e 'CHECKSUM TABLE fikaso_store.bench_rows'")).split()[1]
+
+
+def restores(backup_id: str, runs: int) -> None:
+    """Each restore `runs` times, the order rotated from run to run."""
+    print(f"restore of backup {backup_id} (fikaso_store), {runs} runs, order rotated:")
+    naive: list[float] = []
+    fikaso: list[dict[str, float]] = []
+    sums = set()
+    for run in range(runs):
+        order = ("naive", "fikaso") if run % 2 == 0 else ("fikaso", "naive")
+        for which in order:
+            if which == "naive":
+                naive.append(naive_restore(backup_id))
+            else:
+                fikaso.append(fikaso_restore(backup_id))
+            if run == runs - 1:
+                sums.add(checksum())
+    if len(sums) != 1:
+        raise SystemExit(f"the two restores left different data: CHECKSUM TABLE gave {sums}")
+
+    def line(label: str, values: list[float]) -> str:
+        return (f"  {label:<44} median {statistics.median(values):7.1f} s   min {min(values):7.1f}   "
+                f"max {max(values):7.1f}")
+    print("restore figures (the same data came back from both: CHECKSUM TABLE matched):")
+    print(line("zstd -dc | mysql (one client)", naive))
+    for key in fikaso[0]:
+        print(line(f"fab backup.restore: {key}", [f[key] for f in fikaso]))
+    proper = statistics.median(f["restore proper"] for f in fikaso)
+    whole = statistics.median(f["whole"] for f in fikaso)
+    print(f"speed-up over one client (its median time / ours): restore proper {statistics.median(naive) / proper:.2f}x; "
+          f"whole fab backup.restore, safety backup and its check included: {statistics.median(naive) / whole:.2f}x")
 
 
 if __name__ == "__main__":

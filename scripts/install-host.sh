@@ -14,6 +14,7 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v curl >/dev/null || need+=(curl)
 command -v rsync >/dev/null || need+=(rsync)  # the baseline of bench/deploy_bench.py
+command -v zstd >/dev/null || need+=(zstd)  # tests split compressed dumps as a restore does
 command -v wrk >/dev/null || need+=(wrk)  # the load of bench/stack_bench.py
 command -v shellcheck >/dev/null || need+=(shellcheck)  # tests lint the shell scripts
 command -v testssl >/dev/null || need+=(testssl.sh)  # tests scan the proxy's TLS

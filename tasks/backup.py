@@ -18,14 +18,19 @@ from .common import dry, fikaso_task, open_database_runner, open_swarm_runner, s
 PLAN = "print the remote command, and change nothing (as -R does)"
 
 
-def _run(c, label, script, plan=False):
+BACKUP_FAILED = ("Nothing was kept that looks like a good backup; fix the cause and run again "
+                 "(`fab logs --service=mysql` shows the server's side)")
+RESTORE_FAILED = ("The lines above say where the restore stopped and how to finish it or go back (the safety "
+                  "backup it names); the panels are out of maintenance and their queue workers run again")
+
+
+def _run(c, label, script, plan=False, hint=BACKUP_FAILED):
     settings = settings_of(c)
     try:
         return open_database_runner(c, settings, plan).run(Action(label, script(Layout(settings.base_dir)),
                                                                  stream=True))
     except RemoteError as error:
-        raise FikasoError(str(error), "Nothing was kept that looks like a good backup; fix the cause and "
-                          "run again (`fab logs --service=mysql` shows the server's side)") from None
+        raise FikasoError(str(error), hint) from None
 
 
 @fikaso_task(help={"database": "back up only this database (fikaso_admin, fikaso_store or fikaso_website)",
@@ -86,7 +91,7 @@ def restore(c, id=None, database=None, yes=False, plan=False):  # noqa: A002
     if settings.swarm:
         _restore_on_swarm(c, settings, id, database, plan)
     else:
-        _run(c, f"restoring backup {id}", script, plan)
+        _run(c, f"restoring backup {id}", script, plan, hint=RESTORE_FAILED)
 
 
 def _restore_on_swarm(c, settings, backup_id, database, plan) -> None:
