@@ -178,3 +178,29 @@ def test_a_loader_count_that_is_no_whole_number_is_refused(script):
     done = subprocess.run(["bash", "-c", body], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
                                                                                      "FIKASO_RESTORE_LOADERS": "two"})
     assert done.returncode == 1 and "FIKASO_RESTORE_LOADERS must be a whole number" in done.stderr
+
+
+def test_a_loader_count_that_is_no_whole_number_stops_the_split_even_where_failures_do_not_end_the_script(
+        script, tmp_path):
+    # A restore calls split_dump as `split_dump ... || status=$?`, where bash's -e is off.
+    body = (f'set -e; die() {{ echo "$*" >&2; exit 1; }}; '
+            f'source <(sed -n "/^loaders()/,/^}}/p; /^split_dump()/,/^}}/p" {script}); '
+            f'split_dump {tmp_path}/dump.sql.zst {tmp_path}/split || echo "status=$?"')
+    done = subprocess.run(["bash", "-c", body], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "FIKASO_RESTORE_LOADERS": "two"})
+    assert done.stdout.strip() == "status=1" and "FIKASO_RESTORE_LOADERS must be a whole number" in done.stderr
+    assert not (tmp_path / "split").exists()
+
+
+def test_offsets_beyond_2_gib_are_kept_exact(script, tmp_path):
+    # What grep finds in a dump of 5 GB (the rows themselves are not needed to place them).
+    found = ("0:-- Current Database: `shop`\n100:-- Table structure for table `t`\n"
+             "200:-- Dumping data for table `t`\n3000000000:INSERT INTO `t` \n3500000123:INSERT INTO `t` \n"
+             "4000000000:UNLOCK TABLES;\n")
+    body = (f'eval "$(sed -n "/^SPLIT=\'/,/^}}\'$/p" {script})"; '
+            f'awk -v dir={tmp_path} -v limit=33554432 -v size=5000000000 "$SPLIT"')
+    done = subprocess.run(["bash", "-c", body], input=found, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "chunks").read_text() == "500000123\tt\t3000000000\n499999877\tt\t3500000123\n"
+    assert (tmp_path / "post.ranges").read_text() == "200 2999999800\n4000000015 999999985\n"
