@@ -445,16 +445,25 @@ def up(run: SiteRun) -> Outcome:
         "php artisan up in the new release", maintenance.switch_script(run.layout, run.name, "up"), failure=failure))
 
 
+# What `artisan migrate` prints once it runs a migration: "Migrating: <name>" up to Laravel 8, the
+# "Running migrations." heading from Laravel 9 on.
+MIGRATIONS_BEGAN = ("Migrating:", "Running migrations")
+
+
+def migrations_began(output: str) -> bool:
+    return any(marker in output for marker in MIGRATIONS_BEGAN)
+
+
 def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
     """The error for an install whose migrations began and failed: what state the database may be in,
     and the exact way back."""
     output = result.stdout + "\n" + result.stderr
-    if "Migrating:" not in output:
+    tail = "".join(f"\n    {line}" for line in telling_lines(output, 6))
+    if migrates_in_maintenance(run):       # the step ran migrations alone: any failure is theirs
+        return _migrations_failed_in_maintenance(run, output, tail)
+    if not migrations_began(output):
         return None        # composer or a cache failed: the database was not touched
     database = database_name(run.name)
-    tail = "".join(f"\n    {line}" for line in telling_lines(output, 6))
-    if migrates_in_maintenance(run):
-        return _migrations_failed_in_maintenance(run, output, tail)
     problem = (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database} may now be half-migrated: "
                f"MySQL cannot roll back the schema changes a failed migration made. The live release "
                f"{run.state.live or '(none)'} still serves")
@@ -480,7 +489,7 @@ def _migrations_failed_in_maintenance(run: SiteRun, output: str, tail: str) -> M
     maintenance still, until someone decides the database is fit for it."""
     database = database_name(run.name)
     live = run.state.live or "(none)"
-    if "Migrating:" not in output:
+    if not migrations_began(output):
         return MigrationsFailed(f"Release {run.release_id}'s migrations failed before any of them ran{tail}\n"
                                 f"{database} is as it was. Release {live} is live, and {run.name} stays in "
                                 "maintenance: visitors get the 503 maintenance page",

@@ -218,3 +218,26 @@ def test_up_that_fails_says_so_and_records_the_live_release_as_deployed():
     record = server.actions[-1]
     assert '"result": "ok"' in record and f'"id": "{RELEASE}"' in record
     assert f"releases/{RELEASE}" not in re.sub(r"\{.*\}", "", record.split("printf")[0])   # not removed
+
+
+def test_migrations_that_fail_before_any_ran_leave_the_database_as_it_was_and_name_maintenance_off():
+    chosen = settings()
+    server = Server(server_facts(chosen), fail_on="php artisan migrate --force",
+                    failure=Result("", "SQLSTATE[HY000] [2002] Connection refused", 1))
+    with pytest.raises(FikasoError) as raised:
+        deploy_on(server, chosen)
+    message = str(raised.value)
+    assert "failed before any of them ran" in message and "fikaso_store is as it was" in message
+    assert "`fab maintenance.off --panel=store`" in message and "fab backup.restore" not in message
+
+
+@pytest.mark.parametrize("in_maintenance", [True, False])
+def test_laravel_9_and_later_migration_output_is_known_as_migrations_under_way(in_maintenance):
+    chosen = settings(in_maintenance=in_maintenance)
+    laravel_11 = Result("\n   INFO  Running migrations.\n\n  2026_11_25_000000_rename_prices ........ FAIL\n",
+                        "SQLSTATE[42S22]: Column not found", 1)
+    server = Server(server_facts(chosen), fail_on="php artisan migrate --force", failure=laravel_11)
+    with pytest.raises(FikasoError) as raised:
+        deploy_on(server, chosen)
+    assert "may now be half-migrated" in str(raised.value)
+    assert f"--id={SNAPSHOT} --database=fikaso_store" in str(raised.value)
