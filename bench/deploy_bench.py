@@ -31,6 +31,7 @@ import shlex
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -116,7 +117,9 @@ class Link:
         subprocess.run([*self.ssh, "-O", "exit", "fikaso-bench"], capture_output=True)
 
     def run(self, script: str) -> None:
-        subprocess.run([*self.ssh, "fikaso-bench", script], check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run([*self.ssh, "fikaso-bench", script], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"failed on the VPS: {script}\n{done.stdout}{done.stderr}")
 
     def rsync(self, tree: Path, destination: str) -> None:
         subprocess.run(["rsync", "-az", "--delete", *RSYNC_EXCLUDES, "-e", shlex.join(self.ssh), f"{tree}/",
