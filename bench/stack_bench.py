@@ -3,7 +3,8 @@
 For each configuration of the store panel, wrk loads, one after another:
 - the Laravel page `/` (a view with a row read from the panel's database), and
 - a static file of the release (`/app.css`, served by the panel's nginx),
-each over HTTP and over HTTPS (TLS from the proxy, with the domain sent as SNI), and reports
+each over HTTP and over HTTPS (TLS from the proxy, with the domain sent as SNI; with a certificate
+issued, the proxy answers HTTP with a redirect to HTTPS, so the HTTP rows measure that), and reports
 requests per second, p50 and p99 latency, and any answer that was not 2xx/3xx.
 
 Configurations, each deployed with `fab deploy --panel=store` before it is measured:
