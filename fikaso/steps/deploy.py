@@ -464,9 +464,7 @@ def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
     if not migrations_began(output):
         return None        # composer or a cache failed: the database was not touched
     database = database_name(run.name)
-    problem = (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database} may now be half-migrated: "
-               f"MySQL cannot roll back the schema changes a failed migration made. The live release "
-               f"{run.state.live or '(none)'} still serves")
+    problem = _half_migrated(run, tail, f"The live release {run.state.live or '(none)'} still serves")
     if not takes_snapshot(run):
         return MigrationsFailed(problem, "No snapshot was taken before this deploy (snapshot_before_migrations is "
                                 f"off or nothing was pending). Restore {database} from a backup (`fab backup.list`), "
@@ -484,6 +482,12 @@ def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
                             "deploy again")
 
 
+def _half_migrated(run: SiteRun, tail: str, serving: str) -> str:
+    """What a migration that failed part-way leaves, and what serves meanwhile."""
+    return (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database_name(run.name)} may now be "
+            f"half-migrated: MySQL cannot roll back the schema changes a failed migration made. {serving}")
+
+
 def _migrations_failed_in_maintenance(run: SiteRun, output: str, tail: str) -> MigrationsFailed:
     """A deploy's migrations failed with the panel in maintenance: the previous release is live, in
     maintenance still, until someone decides the database is fit for it."""
@@ -495,9 +499,8 @@ def _migrations_failed_in_maintenance(run: SiteRun, output: str, tail: str) -> M
                                 "maintenance: visitors get the 503 maintenance page",
                                 f"Run `fab maintenance.off --panel={run.name}` to open it again, then fix the cause "
                                 "above and deploy again")
-    problem = (f"Release {run.release_id}'s migrations failed part-way{tail}\n{database} may now be half-migrated: "
-               f"MySQL cannot roll back the schema changes a failed migration made. Release {live} is live, and "
-               f"{run.name} stays in maintenance: visitors get the 503 maintenance page")
+    problem = _half_migrated(run, tail, f"Release {live} is live, and {run.name} stays in maintenance: visitors "
+                                        "get the 503 maintenance page")
     if takes_snapshot(run) and run.settings.restore_snapshot_on_failed_migrations:
         return MigrationsFailed(problem + f". {database} was put back from the snapshot {snapshot_id(run)} taken "
                                 "before this deploy (restore_snapshot_on_failed_migrations), and the restore "
