@@ -29,7 +29,6 @@ import argparse
 import io
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from fikaso.layout import APP_ROOT, Layout
 from fikaso.remote import SSHRemote
 from fikaso.runner import Runner
 from fikaso.steps import deploy
+from figures import rotated, spread  # beside this script, which Python puts first on sys.path
 from sandbox import vps as sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,10 +192,6 @@ def deployer_deploy(link: Link, tree: Path, host_base: str, release: str) -> dic
     return {"total": time.monotonic() - started, "upload": upload}
 
 
-def summary(values: list[float]) -> str:
-    return f"{statistics.median(values):7.2f} ({min(values):.2f}-{max(values):.2f})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
@@ -219,7 +215,7 @@ def main() -> None:
         print(f"link: {args.rtt_ms:.0f} ms round trip through a userspace delay proxy (own process); "
               f"tree: {files} files, {size / 1e6:.1f} MB; {args.runs} runs, order rotated", flush=True)
         for run in range(1, args.runs + 1):
-            order = CONTENDERS[run % 3:] + CONTENDERS[:run % 3]
+            order = rotated(CONTENDERS, run)
             tree = make_tree(folder, libraries, run)
             targets = {"rsync": f"{site_folder}/bench-rsync-{run}", "deployer": f"{site_folder}/bench-deployer-{run}"}
             for phase in ("cold", "change"):
@@ -244,7 +240,7 @@ def main() -> None:
     print(f"\nmedian (min-max) of {args.runs} runs, seconds")
     print(f"{'':<20} {'cold total':>20} {'cold upload':>20} {'change total':>20} {'change upload':>20}")
     for who in CONTENDERS:
-        cells = [summary(figures[(who, phase)][key]) for phase in ("cold", "change") for key in ("total", "upload")]
+        cells = [spread(figures[(who, phase)][key], 2) for phase in ("cold", "change") for key in ("total", "upload")]
         if who == "rsync":
             cells[0] = cells[2] = "-"
         print(f"{who:<20} " + " ".join(f"{cell:>20}" for cell in cells))

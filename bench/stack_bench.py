@@ -29,7 +29,6 @@ import re
 import shutil
 import ssl
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from figures import rotated, spread  # beside this script, which Python puts first on sys.path
 from sandbox import vps as sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,10 +125,6 @@ def deploy(configuration: str, projects: dict) -> None:
     fab("deploy", "--panel=store", cwd=cwd, env=env)
 
 
-def cell(values: list[float], digits: int) -> str:
-    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
@@ -153,8 +149,7 @@ def main() -> None:
               f"{args.runs} runs, order rotated; {os.cpu_count()} cores shared by client and server", flush=True)
         try:
             for run in range(1, args.runs + 1):
-                shift = run % len(CONFIGURATIONS)
-                for configuration in CONFIGURATIONS[shift:] + CONFIGURATIONS[:shift]:
+                for configuration in rotated(CONFIGURATIONS, run):
                     deploy(configuration, projects)
                     for target, path in TARGETS:
                         for scheme in SCHEMES:
@@ -168,8 +163,8 @@ def main() -> None:
     print(f"\nmedian (min-max) of {args.runs} runs")
     print(f"{'configuration':<12} {'target':<7} {'scheme':<6} {'req/s':>20} {'p50 ms':>22} {'p99 ms':>22} {'not 2xx':>8}")
     for (configuration, target, scheme), results in figures.items():
-        print(f"{configuration:<12} {target:<7} {scheme:<6} {cell([r['rps'] for r in results], 0):>20} "
-              f"{cell([r['p50'] for r in results], 2):>22} {cell([r['p99'] for r in results], 2):>22} "
+        print(f"{configuration:<12} {target:<7} {scheme:<6} {spread([r['rps'] for r in results], 0):>20} "
+              f"{spread([r['p50'] for r in results], 2):>22} {spread([r['p99'] for r in results], 2):>22} "
               f"{sum(r['bad'] for r in results):>8}")
 
 

@@ -89,8 +89,14 @@ def test_tables_views_triggers_routines_and_events_come_back_identical(deployed)
     assert as_root(deployed, LOSE).returncode == 0
     assert describe_fails(deployed)
     restored = fab("backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes")
-    assert restored.returncode == 0, restored.stdout + restored.stderr
+    said = restored.stdout + restored.stderr
+    assert restored.returncode == 0, said
     assert describe(deployed) == before
+    assert re.search(r"the panels were in maintenance for \d+\.\d s", said), said
+    # The safety backup holds what the restore replaces, the database, and not the panels' storage.
+    safety = re.search(r"safety backup (\d{8}T\d{6}Z) taken", said).group(1)
+    files = ssh(deployed, f"cd /srv/fikaso/backups/{safety} && ls *.zst").stdout.split()
+    assert files == ["fikaso_store.sql.zst"], files
     assert as_root(deployed, CLEAN).returncode == 0
 
 
@@ -204,7 +210,6 @@ def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_agai
     try:
         failed = fab("backup.restore", f"--id={broken}", "--database=fikaso_store", "--yes")
         said = failed.stdout + failed.stderr
-        # (MariaDB finds the duplicate at the chunk's commit: it loads an empty table in bulk.)
         assert failed.returncode != 0 and "failed half-way" in said, said
         safety = re.search(r"fab backup.restore --id=(\d{8}T\d{6}Z) --database=fikaso_store", said).group(1)
         assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
