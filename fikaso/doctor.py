@@ -96,29 +96,33 @@ def check_memory(where: str, host: HostFacts) -> list[Finding]:
 
 
 def check_docker(where: str, host: HostFacts) -> list[Finding]:
-    out = []
-    engine = _version(host.docker)
-    if engine is None:
-        out.append(Finding("docker", where, PROBLEM, "the deploy user cannot reach a Docker engine",
-                           "Install Docker Engine on the VPS (docs.docker.com/engine/install), start it, and add the "
-                           "deploy user to the docker group (`sudo usermod -aG docker USER`, then log in again)"))
-    elif engine < DOCKER_MINIMUM:
-        out.append(Finding("docker", where, PROBLEM, f"Docker {host.docker} is older than "
-                           f"{'.'.join(map(str, DOCKER_MINIMUM))}",
-                           "Upgrade Docker Engine on the VPS (docs.docker.com/engine/install)"))
-    else:
-        out.append(ok("docker", where, f"Docker {host.docker}"))
-    compose = _version(host.compose)
-    if compose is None:
-        out.append(Finding("compose", where, PROBLEM, "`docker compose` (Compose v2) is not installed",
-                           "Install the Compose plugin on the VPS (the docker-compose-plugin package from Docker's "
-                           "repository); the old docker-compose v1 does not read the stack's file"))
-    elif compose < COMPOSE_MINIMUM:
-        out.append(Finding("compose", where, PROBLEM, f"Compose {host.compose} is not Compose v2",
-                           "Install the Compose plugin (docker-compose-plugin) on the VPS"))
-    else:
-        out.append(ok("compose", where, f"Compose {host.compose}"))
-    return out
+    return [
+        _tool("docker", where, host.docker, DOCKER_MINIMUM,
+              missing=("the deploy user cannot reach a Docker engine",
+                       "Install Docker Engine on the VPS (docs.docker.com/engine/install), start it, and add the "
+                       "deploy user to the docker group (`sudo usermod -aG docker USER`, then log in again)"),
+              old=(f"Docker {host.docker} is older than {'.'.join(map(str, DOCKER_MINIMUM))}",
+                   "Upgrade Docker Engine on the VPS (docs.docker.com/engine/install)"),
+              good=f"Docker {host.docker}"),
+        _tool("compose", where, host.compose, COMPOSE_MINIMUM,
+              missing=("`docker compose` (Compose v2) is not installed",
+                       "Install the Compose plugin on the VPS (the docker-compose-plugin package from Docker's "
+                       "repository); the old docker-compose v1 does not read the stack's file"),
+              old=(f"Compose {host.compose} is not Compose v2",
+                   "Install the Compose plugin (docker-compose-plugin) on the VPS"),
+              good=f"Compose {host.compose}"),
+    ]
+
+
+def _tool(check: str, where: str, reported: str, minimum: tuple[int, ...], *, missing: tuple[str, str],
+          old: tuple[str, str], good: str) -> Finding:
+    """One tool's version: none reported, older than `minimum`, or fine ((problem, fix) pairs)."""
+    version = _version(reported)
+    if version is None:
+        return Finding(check, where, PROBLEM, *missing)
+    if version < minimum:
+        return Finding(check, where, PROBLEM, *old)
+    return ok(check, where, good)
 
 
 def clock_offset(server_now: float, asked: float, answered: float) -> tuple[float, float]:
