@@ -1,8 +1,7 @@
 """A userspace TCP proxy that delays every byte by half a round trip each way (no netem here).
 
-Bytes keep their order; each chunk is released `one_way` seconds after it arrived. Counts the
-bytes in each direction, so a benchmark can report what a deploy really sent. It runs in a process
-of its own: a benchmark that measures work done in its own process (hashing, tar) must not slow
+Bytes keep their order; each chunk is released `one_way` seconds after it arrived. It runs in a
+process of its own: a benchmark that measures work done in its own process (hashing, tar) must not slow
 the link it is measured over, while a baseline run as a subprocess would not.
 """
 from __future__ import annotations
@@ -17,8 +16,6 @@ class DelayProxy:
         self.target = (target_host, target_port)
         self.one_way = rtt / 2
         context = multiprocessing.get_context("fork")
-        # Shared with the proxy's process: bytes client -> server, server -> client, connections.
-        self._counts = {name: context.Value("q", 0) for name in ("sent", "received", "connections")}
         self._port = context.Value("i", 0)
         self._ready = context.Event()
         self._process = context.Process(target=self._run, daemon=True)
@@ -27,27 +24,7 @@ class DelayProxy:
     def port(self) -> int:
         return self._port.value
 
-    @property
-    def sent(self) -> int:
-        return self._counts["sent"].value
-
-    @property
-    def received(self) -> int:
-        return self._counts["received"].value
-
-    @property
-    def connections(self) -> int:
-        return self._counts["connections"].value
-
-    def reset(self) -> None:
-        for count in self._counts.values():
-            count.value = 0
-
-    def _add(self, name: str, amount: int) -> None:
-        with self._counts[name].get_lock():
-            self._counts[name].value += amount
-
-    async def _pump(self, reader, writer, count: str):
+    async def _pump(self, reader, writer):
         queue: asyncio.Queue = asyncio.Queue()
 
         async def deliver():
@@ -68,17 +45,15 @@ class DelayProxy:
                 data = await reader.read(65536)
                 if not data:
                     break
-                self._add(count, len(data))
                 await queue.put((time.monotonic() + self.one_way, data))
         finally:
             await queue.put((0, None))
             await sender
 
     async def _handle(self, client_reader, client_writer):
-        self._add("connections", 1)
         server_reader, server_writer = await asyncio.open_connection(*self.target)
-        await asyncio.gather(self._pump(client_reader, server_writer, "sent"),
-                             self._pump(server_reader, client_writer, "received"),
+        await asyncio.gather(self._pump(client_reader, server_writer),
+                             self._pump(server_reader, client_writer),
                              return_exceptions=True)
 
     def _run(self):
