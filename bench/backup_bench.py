@@ -50,6 +50,8 @@ DUMP_OPTIONS = "--single-transaction --quick --routines --events --triggers --he
 BACKGROUND = ("store_worker", "store_scheduler")  # what writes into fikaso_store by itself
 # The lines of a dump that differ from client to client and from minute to minute.
 VARYING = r"^-- (Host: |Dump completed on )"
+ZSTD, GZIP = "mysqldump | zstd -1 -T0", "mysqldump | gzip -6 (reference)"
+FIKASO = "fikaso-backup now (dump, storage, checksums)"
 
 
 def vps(command: str) -> str:
@@ -125,11 +127,10 @@ def backups(size: int, runs: int) -> str:
     dump = f"mysqldump {OPTS} {DUMP_OPTIONS} --databases fikaso_store"
     pipelines = {
         "mysqldump > /dev/null, in the container": in_mysql(dump + " > /dev/null"),
-        "mysqldump | zstd -1 -T0": in_mysql(dump) + f" | zstd -q -1 -T0 > {SCRATCH}/dump.sql.zst",
-        "mysqldump | gzip -6 (reference)": in_mysql(dump) + f" | gzip -6 > {SCRATCH}/dump.sql.gz",
-        "fikaso-backup now (dump, storage, checksums)": f"FIKASO_VERIFY=later {STACK}/bin/fikaso-backup now fikaso_store",
+        ZSTD: in_mysql(dump) + f" | zstd -q -1 -T0 > {SCRATCH}/dump.sql.zst",
+        GZIP: in_mysql(dump) + f" | gzip -6 > {SCRATCH}/dump.sql.gz",
+        FIKASO: f"FIKASO_VERIFY=later {STACK}/bin/fikaso-backup now fikaso_store",
     }
-    fikaso = "fikaso-backup now (dump, storage, checksums)"
     seconds: dict[str, list[float]] = {label: [] for label in pipelines}
     dump_phase: list[float] = []
     backup_id = ""
@@ -140,32 +141,33 @@ def backups(size: int, runs: int) -> str:
             took, output = timed_on_vps(pipelines[label])
             seconds[label].append(took)
             print(f"  run {run + 1}  {label:<46} {took:7.1f} s", flush=True)
-            if label == fikaso:
+            if label == FIKASO:
                 dump_phase.append(float(re.search(r"dumped fikaso_store in ([\d.]+) s", output).group(1)))
                 if backup_id:  # only the newest is kept: a backup per run would fill the disk
                     vps(f"rm -rf {BACKUPS}/{backup_id}")
                 backup_id = re.search(r"backup (\S+) ok", output).group(1)
     check, _ = timed_on_vps(f"{STACK}/bin/fikaso-backup verify {backup_id}")
-    files = {"mysqldump | zstd -1 -T0": f"zstd -q -dc {SCRATCH}/dump.sql.zst",
-             "mysqldump | gzip -6 (reference)": f"gzip -dc {SCRATCH}/dump.sql.gz",
-             fikaso: f"zstd -q -dc {BACKUPS}/{backup_id}/fikaso_store.sql.zst"}
-    sizes = {label: int(vps(f"stat -c %s {command.split()[-1]}")) for label, command in files.items()}
-    digests = {label: vps(f"{command} | grep -v -E {shlex.quote(VARYING)} | sha256sum").split()[0]
-               for label, command in files.items()}
+    files = {ZSTD: f"{SCRATCH}/dump.sql.zst", GZIP: f"{SCRATCH}/dump.sql.gz",
+             FIKASO: f"{BACKUPS}/{backup_id}/fikaso_store.sql.zst"}
+    paths = " ".join(files.values())
+    # One line per file, in order: its size, then the sha256 of its dump, decompressed, without VARYING.
+    found = vps(f"stat -c %s {paths}; for f in {paths}; do case $f in *.gz) gzip -dc $f ;; *) zstd -q -dc $f ;; "
+                f"esac | grep -v -E {shlex.quote(VARYING)} | sha256sum | cut -d' ' -f1; done").split()
+    sizes = dict(zip(files, map(int, found[:len(files)])))
+    digests = dict(zip(files, found[len(files):]))
     print(f"\nbackup figures: median (min-max) of {runs} runs, seconds; compressed size")
     for label in pipelines:
         line = f"  {label:<46} {spread(seconds[label]):>22}"
         print(line + (f"   {sizes[label] / 1e6:8.1f} MB" if label in sizes else ""))
     print(f"  {'  of which the dump, by its own timer':<46} {spread(dump_phase):>22}")
     print(f"  {'fikaso-backup verify (the check when made)':<46} {check:>10.1f}")
-    zstd_s, gzip_s = (statistics.median(seconds[label]) for label in list(pipelines)[1:3])
-    ours = statistics.median(seconds[fikaso])
+    zstd_s, gzip_s, ours = (statistics.median(seconds[label]) for label in (ZSTD, GZIP, FIKASO))
     print(f"fikaso-backup now vs mysqldump | zstd -1: {ours / zstd_s:.2f}x its time; vs | gzip -6: {gzip_s / ours:.1f}x "
           f"faster; throughput (on-disk size / time): fikaso {size / ours / 1e6:.0f} MB/s, zstd -1 {size / zstd_s / 1e6:.0f}"
           f" MB/s, gzip -6 {size / gzip_s / 1e6:.0f} MB/s")
     if len(set(digests.values())) != 1:
         raise SystemExit(f"the dumps differ (sha256 of each, decompressed, without the lines {VARYING}): {digests}")
-    print(f"the three dumps, decompressed, are identical but for the lines {VARYING} (sha256 {digests[fikaso][:16]}...)")
+    print(f"the three dumps, decompressed, are identical but for the lines {VARYING} (sha256 {digests[FIKASO][:16]}...)")
     return backup_id
 
 
