@@ -36,10 +36,11 @@ def copy_project(copy: Path) -> Path:
     return copy
 
 
-def ssh(info: dict, command: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run a command on the sandbox VPS with the OpenSSH client, as the deploy user."""
+def ssh(info: dict, command: str, timeout: int = 300, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command on the sandbox VPS with the OpenSSH client, as the deploy user (`input` on its stdin)."""
     return subprocess.run(["ssh", "-F", info["ssh_config"], info["alias"], command], capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                          text=True, timeout=timeout, input=input,
+                          stdin=subprocess.DEVNULL if input is None else None)
 
 
 def curl(info: dict, host: str, path: str = "/") -> tuple[int, str]:

@@ -113,8 +113,7 @@ def test_a_missing_cron_entry_a_domain_elsewhere_and_a_dead_port_are_each_named_
                         public={"http_port": healthy["http_port"], "https_port": closed})
         after = state(healthy)
     finally:
-        restored = subprocess.run(["ssh", "-F", healthy["ssh_config"], healthy["alias"], "crontab -"], input=crontab,
-                                  text=True, capture_output=True, timeout=60)
+        restored = ssh(healthy, "crontab -", timeout=60, input=crontab)
     assert restored.returncode == 0, restored.stderr
     assert after == broken                      # doctor itself changed nothing
     assert result.returncode == 1, result.stdout + result.stderr

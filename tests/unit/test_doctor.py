@@ -1,7 +1,6 @@
 """fab doctor: its setting, what it reads and how it reads it, and each judgement with its fix."""
 import base64
 import http.server
-import socket
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ from fikaso.facts import Backup, Certificate, CertificateFacts, Clock, Cluster, 
 from fikaso.commands.compose import SERVICES
 from fikaso.layout import Layout
 from fikaso.plan import Values, facts_script, parse_facts
+from sandbox.vps import free_port
 
 from .helpers import ROOT, shipped_section, swarm_section
 
@@ -120,16 +120,10 @@ def web_server():
     server.server_close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_port_answers_with_http_or_is_named_with_why_not(web_server):
     assert probes.http_answer("127.0.0.1", web_server, "store.fikaso.test") == \
         probes.PortAnswer("http", "127.0.0.1", web_server, answer="HTTP 200")
-    port = closed_port()
+    port = free_port()
     answer = probes.http_answer("127.0.0.1", port, "store.fikaso.test")
     assert not answer.ok and answer.error == "Connection refused"
     assert not probes.tls_answer("127.0.0.1", port, "store.fikaso.test").ok
@@ -304,16 +298,8 @@ def test_problems_make_the_exit_code_and_the_table_lists_each_fix():
 
 def test_a_certificate_read_from_the_server_is_judged(tmp_path):
     """The certificates fact (shared with certs.status) feeds the judgement as it is."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Test CA")])
+    pem = self_signed(10)
     now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=10, hours=1))
-            .sign(key, hashes.SHA256()))
-    pem = base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
     from fikaso import facts
     fact = facts.certificates(LAYOUT, ["store.fikaso.test"])
     (finding,) = doctor.check_certificates("vps", fact.parse(Values.parse(f"cert0={pem}")), now)
@@ -359,7 +345,7 @@ def test_the_task_reads_one_vps_in_one_round_trip_changes_nothing_and_probes_its
     from tasks import doctor as task
     from .helpers import FactServer
     section = shipped_section()
-    closed = closed_port()
+    closed = free_port()
     section["public"] = {"http_port": web_server, "https_port": closed}
     settings = load_settings(section, root=ROOT)
     domains = [site.domain for site in settings.sites]
