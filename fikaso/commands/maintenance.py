@@ -61,7 +61,7 @@ def deploy_down_script(layout: Layout, panel: str, mark: bool) -> str:
     never leaves the server (the deploy's checks read it from the down file, see bypass_secret_line).
     A panel already in maintenance stays so, its secret too; `mark`: the deploy ends this maintenance."""
     return "\n".join([
-        exec_in(layout, f"{panel}_panel", "php", "artisan", "down", options=("-w", f"{APP_ROOT}/current")),
+        switch_script(layout, panel, "down"),
         exec_in(layout, f"{panel}_panel", "php", "-r", ENSURE_SECRET_AND_MARK if mark else ENSURE_SECRET)])
 
 

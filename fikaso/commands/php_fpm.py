@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ..config import MAX_FPM_WORKERS, Settings
 from ..layout import Layout
-from ..shell import cmd, q
-from .compose import compose, exec_in
+from ..shell import q, write_lines
+from .compose import background, compose, exec_in
 
 # A file, not a folder: the image includes it by a glob in the panel's folder, which always exists,
 # so that a VPS without the file runs the image's pool rather than failing to start PHP-FPM.
@@ -36,8 +36,7 @@ def sized_workers(memory_mb: int, panels: int, background: int) -> int:
 
 def pool_sizes(settings: Settings, memory_mb: int) -> dict[str, int]:
     """Each panel's pm.max_children: its fpm_workers setting, or its share of the VPS's memory."""
-    background = sum(site.workers + site.scheduler for site in settings.panels)
-    sized = sized_workers(memory_mb, len(settings.panels), background)
+    sized = sized_workers(memory_mb, len(settings.panels), sum(background(settings).values()))
     return {site.name: site.fpm_workers or sized for site in settings.panels}
 
 
@@ -73,7 +72,6 @@ def resize_script(layout: Layout, panel: str, workers: int) -> str:
     service = f"{panel}_panel"
     running = compose(layout, "ps", "--quiet", "--status", "running", service)
     return "\n".join([
-        f"printf %s {q(pool_text(workers))} > {q(str(path) + '.new')}",
-        cmd("mv", "-f", f"{path}.new", path),
+        *write_lines(path, pool_text(workers)),
         f"if [ -n \"$({running})\" ]; then {exec_in(layout, service, 'sh', '-c', 'kill -USR2 1')}; fi",
     ])
