@@ -425,7 +425,7 @@ def migrate(run: SiteRun) -> Outcome:
     container = php_image.candidate(run.name) if new_image(run) else None
     work = Action("migrations in the PHP container, in maintenance",
                   release.migrate_in_maintenance_script(run.layout, run.name, run.release_id, container),
-                  stream=run.verbose, failure=lambda result: migrations_failed(run, result))
+                  stream=run.verbose, failure=lambda result: migrations_failed_in_maintenance(run, result))
     return changed(f"{len(pending_migrations(run))} migration(s) run", work)
 
 
@@ -457,10 +457,7 @@ def migrations_began(output: str) -> bool:
 def migrations_failed(run: SiteRun, result) -> MigrationsFailed | None:
     """The error for an install whose migrations began and failed: what state the database may be in,
     and the exact way back."""
-    output = result.stdout + "\n" + result.stderr
-    tail = "".join(f"\n    {line}" for line in telling_lines(output, 6))
-    if migrates_in_maintenance(run):       # the step ran migrations alone: any failure is theirs
-        return _migrations_failed_in_maintenance(run, output, tail)
+    output, tail = _said(result)
     if not migrations_began(output):
         return None        # composer or a cache failed: the database was not touched
     database = database_name(run.name)
@@ -488,9 +485,17 @@ def _half_migrated(run: SiteRun, tail: str, serving: str) -> str:
             f"half-migrated: MySQL cannot roll back the schema changes a failed migration made. {serving}")
 
 
-def _migrations_failed_in_maintenance(run: SiteRun, output: str, tail: str) -> MigrationsFailed:
-    """A deploy's migrations failed with the panel in maintenance: the previous release is live, in
-    maintenance still, until someone decides the database is fit for it."""
+def _said(result) -> tuple[str, str]:
+    """What a failed step printed, and its telling lines indented for an error message."""
+    output = result.stdout + "\n" + result.stderr
+    return output, "".join(f"\n    {line}" for line in telling_lines(output, 6))
+
+
+def migrations_failed_in_maintenance(run: SiteRun, result) -> MigrationsFailed:
+    """A deploy's migrations failed with the panel in maintenance (the step ran them alone, so any
+    failure is theirs): the previous release is live, in maintenance still, until someone decides the
+    database is fit for it."""
+    output, tail = _said(result)
     database = database_name(run.name)
     live = run.state.live or "(none)"
     if not migrations_began(output):
