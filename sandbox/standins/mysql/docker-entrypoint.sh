@@ -1,7 +1,8 @@
 #!/bin/bash
 # The official mysql image's entrypoint contract, over MariaDB: MYSQL_ROOT_PASSWORD(_FILE),
 # MYSQL_DATABASE, MYSQL_USER/MYSQL_PASSWORD(_FILE), /docker-entrypoint-initdb.d on an empty
-# data directory, then mysqld as the mysql user.
+# data directory, then mysqld as the mysql user. Unlike the official image it does not export the
+# passwords it reads to the processes it starts.
 set -euo pipefail
 
 say() { echo "[entrypoint] $*" >&2; }
@@ -12,9 +13,12 @@ file_env() {
 		say "both $var and $file_var are set; use one"; exit 1
 	fi
 	if [ -n "${!file_var:-}" ]; then
-		export "$var"="$(< "${!file_var}")"
+		printf -v "$var" '%s' "$(< "${!file_var}")"
 		unset "$file_var"
 	fi
+	# Stricter than the official image: the value stays in this shell, so the init scripts and
+	# clients it starts never carry it in their environment.
+	export -n "${var?}"
 }
 
 sql_string() { printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")"; }
