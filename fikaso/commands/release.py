@@ -166,13 +166,24 @@ SHARED_VOLUMES = (f"{APP_ROOT}/shared/storage", f"{APP_ROOT}/shared/bootstrap-ca
 MIGRATE = "php artisan migrate --force"
 
 
+def compiled_views(release_id: str) -> str:
+    """Where a release's Blade views are compiled: its own folder, beside its other caches.
+
+    In the shared storage, `view:cache` (which begins with `view:clear`) would delete the live
+    release's compiled views while it serves them: a visitor's page then fails with a 500.
+    """
+    return f"{APP_ROOT}/shared/bootstrap-cache/{release_id}/views"
+
+
 def install_steps(release_id: str, migrate: bool) -> str:
     """What installs a release, in its folder: shared folders, dependencies, migrations, caches."""
     shared = f"{APP_ROOT}/shared"
     return " && ".join([
+        # Read by config/view.php when config:cache bakes the configuration.
+        "export " + cmd(f"VIEW_COMPILED_PATH={compiled_views(release_id)}"),
         cmd("mkdir", "-p", f"{shared}/storage/app/public", f"{shared}/storage/framework/cache/data",
             f"{shared}/storage/framework/sessions", f"{shared}/storage/framework/views",
-            f"{shared}/storage/logs", f"{shared}/bootstrap-cache/{release_id}"),
+            f"{shared}/storage/logs", compiled_views(release_id)),
         "composer install --no-dev --optimize-autoloader --no-interaction --no-progress",
         *([MIGRATE] if migrate else []),
         "php artisan config:cache", "php artisan route:cache", "php artisan view:cache",

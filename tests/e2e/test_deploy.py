@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -100,8 +101,18 @@ def test_rollback_undoes_the_last_deploy_and_never_returns_to_a_release_rolled_b
     assert "rolled back" in next(line for line in table.splitlines() if line.startswith(r2))
 
 
+def compiled_views(info) -> str:
+    """The live store release's compiled Blade views, with their inode numbers, as its cached
+    configuration places them."""
+    where = "echo (require 'bootstrap/cache/config.php')['view']['compiled'];"
+    listing = f'ls -i "$(php -r {shlex.quote(where)})"'
+    return ssh(info, f"docker exec -w /var/www/app/current fikaso_store_panel sh -c {shlex.quote(listing)}").stdout
+
+
 def test_a_release_failing_its_health_check_never_goes_live(deployed, v1, scratch):
     before = live(deployed)
+    views = compiled_views(deployed)
+    assert ".php" in views, views
     broken = apps.with_failing_health(apps.variant(scratch, "broken"))
     with StrictLoad(deployed, STORE) as load:
         result, start, end, _ = deploy_timed(broken)
@@ -110,6 +121,9 @@ def test_a_release_failing_its_health_check_never_goes_live(deployed, v1, scratc
     assert result.returncode == 1
     assert "failed its health check" in result.stderr and f"{before} stays live" in result.stderr
     assert live(deployed) == before and version(page(deployed)) == "v1"
+    # The broken release's install compiled its own views (view:cache clears first) without
+    # touching the live release's, which it served from throughout.
+    assert compiled_views(deployed) == views
     assert not lock_held(deployed)
     assert audit_tail(deployed)["result"] == "failed"
 
