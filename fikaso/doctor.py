@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .commands import cron
 from .commands.compose import SERVICES
-from .facts import Backup, CertificateFacts, Clock, Cluster, StackFacts
+from .facts import Backup, CertificateFacts, Clock, Cluster, StackFacts, UnfinishedRestore
 from .probes import Crontab, HostFacts, PortAnswer
 from .tables import table
 
@@ -304,6 +304,16 @@ def check_backups(where: str, backups: Sequence[Backup], schedule: str, clock: C
                         f"{due:%Y-%m-%d %H:%M} UTC and left none",
                         "Read state/backup.log and state/alerts.log on the VPS, fix the cause, then `fab backup.now`")]
     return [ok("backup", where, detail)]
+
+
+def check_restores(where: str, unfinished: Sequence[UnfinishedRestore]) -> list[Finding]:
+    """A restore that stopped half-way leaves its database half-loaded and its panel in maintenance."""
+    return [Finding("restore", where, PROBLEM,
+                    f"the restore of {r.database} from backup {r.backup} (begun {r.since}) did not finish: "
+                    f"{r.database} holds part of it and its panel stays in maintenance",
+                    f"Run `fab backup.restore --id={r.backup} --database={r.database}` again, or go back to how it "
+                    f"was with `fab backup.restore --id={r.safety} --database={r.database}`")
+            for r in unfinished]
 
 
 # ---- the verdict --------------------------------------------------------------------------------

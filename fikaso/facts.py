@@ -351,6 +351,24 @@ def backups(layout: Layout) -> Fact[list[Backup]]:
 
 
 @dataclass(frozen=True)
+class UnfinishedRestore:
+    """A restore that stopped while it loaded: its database holds part of `backup`, and its panel stays
+    in maintenance until a restore of it finishes; `safety` holds the database as it was before."""
+    database: str
+    backup: str
+    safety: str
+    since: str
+
+
+def unfinished_restores(layout: Layout) -> Fact[list[UnfinishedRestore]]:
+    def parse(values: Values) -> list[UnfinishedRestore]:
+        lines = (line.split("\t") for line in values.all("unfinished"))
+        return [UnfinishedRestore(*parts) for parts in lines if len(parts) == 4]
+    return Fact("unfinished_restores", f"{backup_commands.unfinished_restores_script(layout)} | sed 's/^/unfinished=/'",
+                parse)
+
+
+@dataclass(frozen=True)
 class BackupFiles:
     exists: bool
     sizes: dict

@@ -21,7 +21,8 @@ PLAN = "print the remote command, and change nothing (as -R does)"
 BACKUP_FAILED = ("Nothing was kept that looks like a good backup; fix the cause and run again "
                  "(`fab logs --service=mysql` shows the server's side)")
 RESTORE_FAILED = ("The lines above say where the restore stopped and how to finish it or go back (the safety "
-                  "backup it names); the panels are out of maintenance and their queue workers run again")
+                  "backup it names). A database it had begun to load keeps its panel in maintenance and its queue "
+                  "workers stopped until a restore of it finishes; the other panels serve again")
 
 
 def _run(c, label, script, plan=False, hint=BACKUP_FAILED):
@@ -96,20 +97,24 @@ def restore(c, id=None, database=None, yes=False, plan=False):  # noqa: A002
 
 def _restore_on_swarm(c, settings, backup_id, database, plan) -> None:
     """On a swarm the panels' maintenance mode is per node: every web node's tasks go down before the
-    restore on the database node, and come back up whatever happens."""
+    restore on the database node, and come back up after it, but those of a database it left half-loaded."""
     layout = Layout(settings.base_dir, swarm=True)
     panels = [database.removeprefix("fikaso_")] if database else list(PANELS)
     runner = open_swarm_runner(c, settings, plan)
     runner.run(Action("maintenance on every web node", maintenance.every_task_script(panels, "down"), on="web"))
+    half_loaded: set[str] = set()
     try:
         runner.run(Action(f"restoring backup {backup_id}", "FIKASO_MAINTENANCE=external "
                           + commands.restore_script(layout, backup_id, database), stream=True, on="database"))
     except RemoteError as error:
-        raise FikasoError(str(error), "The databases are as the restore left them (see above); the panels are "
-                          "back out of maintenance. Fix the cause and run the restore again") from None
+        (unfinished,) = runner.read(facts.unfinished_restores(layout), on="database")
+        half_loaded = {restore.database.removeprefix("fikaso_") for restore in unfinished}
+        raise FikasoError(str(error), RESTORE_FAILED) from None
     finally:
-        runner.run(Action("out of maintenance on every web node", maintenance.every_task_script(panels, "up"),
-                          on="web"))
+        reopened = [panel for panel in panels if panel not in half_loaded]
+        if reopened:
+            runner.run(Action("out of maintenance on every web node", maintenance.every_task_script(reopened, "up"),
+                              on="web"))
 
 
 @fikaso_task(help={"cron": "when to run, as a crontab schedule (default '17 3 * * *': 03:17 every day; "

@@ -108,7 +108,7 @@ def _one_vps(c, settings: Settings) -> list[Finding]:
                 *judge.check_ports(_ports(addresses, settings.public, domains, []))]
     runner = Runner.on(remote, name=name)
     asked = time.time()
-    host, stack, crontab, certificates, backups, clock = runner.read(*probes.server_facts(layout, domains))
+    host, stack, crontab, certificates, backups, unfinished, clock = runner.read(*probes.server_facts(layout, domains))
     answered = time.time()
     addresses = _addresses(settings.public, remote)
     dns = {domain: probes.resolve(domain) for domain in domains}
@@ -122,6 +122,7 @@ def _one_vps(c, settings: Settings) -> list[Finding]:
         *judge.check_certificates(name, certificates, datetime.now(timezone.utc)),
         *judge.check_cron(name, crontab, certificates=bool(_with_certificate(certificates))),
         *judge.check_backups(name, backups, crontab.backup, clock),
+        *judge.check_restores(name, unfinished),
     ]
 
 
@@ -147,7 +148,8 @@ def _swarm(c, settings: Settings) -> list[Finding]:
     names = {node.host for node, _ in reached}
     # The primary's facts and the database node's, in one round trip when one node is both.
     wanted = {primary.host: [facts.cluster(layout), facts.certificates(layout, domains)]}
-    wanted.setdefault(database.host, []).extend([facts.backups(layout), facts.clock()])
+    wanted.setdefault(database.host, []).extend([facts.backups(layout), facts.unfinished_restores(layout),
+                                                 facts.clock()])
     read = {}
     for where, asking in wanted.items():
         if where in names:
@@ -174,6 +176,7 @@ def _swarm(c, settings: Settings) -> list[Finding]:
     if backups is not None:
         crontabs = {node.host: crontab for (node, _), (_, crontab) in zip(reached, every)}
         findings += judge.check_backups(database.host, backups, crontabs[database.host].backup, clock)
+        findings += judge.check_restores(database.host, read["unfinished_restores"])
     findings += judge.check_dns({domain: probes.resolve(domain) for domain in domains}, expected)
     findings += judge.check_ports(ports)
     return findings

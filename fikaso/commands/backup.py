@@ -32,6 +32,13 @@ def now_script(layout: Layout, database: str | None = None, backup_id: str | Non
             f"[ -d {q(layout.base / 'backups' / backup_id)} ] || {{ echo {q(OLD_BUNDLE)} >&2; exit 1; }}")
 
 
+def unfinished_restores_script(layout: Layout) -> str:
+    """The databases whose last restore did not finish, as fikaso-backup records them (one line each:
+    DATABASE, BACKUP, SAFETY BACKUP, SINCE, tab-separated)."""
+    pending = q(layout.state / 'restore.pending')
+    return f"if [ -f {pending} ]; then cat {pending}; fi"
+
+
 def verify_script(layout: Layout, backup_id: str | None) -> str:
     return cmd(script_path(layout), "verify", *([backup_id] if backup_id else []))
 

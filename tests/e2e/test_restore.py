@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from .helpers import fab, ssh
+from .helpers import curl, fab, ssh
 
 pytestmark = pytest.mark.e2e
 
@@ -195,7 +195,7 @@ def test_an_interrupted_restore_is_reported_until_a_restore_finishes_it(deployed
         go_back_if_unfinished(deployed)
 
 
-def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_again(deployed):
+def test_a_restore_that_fails_half_way_loses_nothing_and_keeps_its_panel_closed_until_one_finishes(deployed):
     backup_id, _ = backed_up(deployed)
     restored = fab("backup.restore", f"--id={backup_id}", "--database=fikaso_store", "--yes")
     assert restored.returncode == 0, restored.stdout + restored.stderr
@@ -212,12 +212,21 @@ def test_a_restore_that_fails_half_way_loses_nothing_and_starts_the_workers_agai
         said = failed.stdout + failed.stderr
         assert failed.returncode != 0 and "failed half-way" in said, said
         safety = re.search(r"fab backup.restore --id=(\d{8}T\d{6}Z) --database=fikaso_store", said).group(1)
-        assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
+        assert "the store panel stays in maintenance" in said, said
+        # Nobody sees or writes into the half-loaded database; the other panels serve.
+        assert curl(deployed, "store.fikaso.test")[0] == 503
+        assert curl(deployed, "admin.fikaso.test")[0] == 200
+        assert ssh(deployed, BACKGROUND).stdout.strip() == "0"
         assert ssh(deployed, f"test -e {PENDING}").returncode == 0
+        checked = fab("doctor")
+        assert (f"the restore of fikaso_store from backup {broken}" in checked.stdout
+                and f"`fab backup.restore --id={safety} --database=fikaso_store`" in checked.stdout), checked.stdout
         back = fab("backup.restore", f"--id={safety}", "--database=fikaso_store", "--yes")
         assert back.returncode == 0, back.stdout + back.stderr
         assert describe(deployed) == before
         assert ssh(deployed, f"test ! -e {PENDING}").returncode == 0
+        assert curl(deployed, "store.fikaso.test")[0] == 200
+        assert ssh(deployed, BACKGROUND).stdout.strip() == "3"
     finally:
         go_back_if_unfinished(deployed)
         ssh(deployed, f"rm -rf /srv/fikaso/backups/{broken}")

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from fikaso import doctor, probes
+from fikaso import doctor, facts, probes
 from fikaso.commands import certbot, cron
 from fikaso.config import Public, load_settings
 from fikaso.errors import FikasoError
@@ -279,6 +279,27 @@ def test_the_newest_verified_backup_must_be_as_fresh_as_the_schedule_promises():
     assert "state/backup.log" in late.fix
     (none,) = doctor.check_backups("vps", [], line, clock)
     assert none.detail == "no verified backup on the server" and "fab backup.now" in none.fix
+
+
+def test_a_restore_that_did_not_finish_is_a_problem_naming_both_ways_out(tmp_path):
+    """The pending file as fikaso-backup writes it, read by the fact's own script; none when it is absent."""
+    layout = Layout(PurePosixPath(str(tmp_path)))
+    fact = facts.unfinished_restores(layout)
+
+    def read() -> list:
+        done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + facts_script([fact])], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return parse_facts([fact], done.stdout)[0]
+    assert read() == [] and doctor.check_restores("vps", []) == []
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "restore.pending").write_text(
+        "fikaso_store\t20261130T031700Z\t20261201T101500Z\t2026-12-01T10:15:02Z\n")
+    (problem,) = doctor.check_restores("vps", read())
+    assert problem.level == doctor.PROBLEM and problem.check == "restore"
+    assert "fikaso_store from backup 20261130T031700Z" in problem.detail and "maintenance" in problem.detail
+    assert "fab backup.restore --id=20261130T031700Z --database=fikaso_store` again" in problem.fix
+    assert "fab backup.restore --id=20261201T101500Z --database=fikaso_store`" in problem.fix
 
 
 def test_problems_make_the_exit_code_and_the_table_lists_each_fix():
