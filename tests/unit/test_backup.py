@@ -1,14 +1,20 @@
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from types import SimpleNamespace
 
 import pytest
 
 from fikaso import facts
 from fikaso.commands import backup
+from fikaso.config import load_settings
 from fikaso.plan import Values
+from fikaso.remote import Result
+from fikaso.runner import Runner
 from fikaso.views import render_backups
 from fikaso.errors import FikasoError
 from fikaso.layout import Layout
+
+from .helpers import ROOT, FactServer, swarm_section
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 
@@ -54,3 +60,31 @@ def test_pull_reads_sizes_and_checksums_in_one_listing():
         Values.parse("exists=yes\nfile=10 a.sql.zst\nfile=5 manifest\nsum=abc  a.sql.zst\n"))
     assert files.exists and files.sizes == {"a.sql.zst": 10, "manifest": 5} and files.sums == {"a.sql.zst": "abc"}
     assert backup.fetch_script(LAYOUT, "1", "a.sql.zst", 4) == "tail -c +5 /srv/fikaso/backups/1/a.sql.zst"
+
+
+class FailingRestore(FactServer):
+    """A database node whose restore stops half-way through fikaso_store, as the pending file then says."""
+
+    def run(self, script, *, label, stdin=None, check=True, echo=None):
+        result = super().run(script, label=label, stdin=stdin, check=check, echo=echo)
+        if "fikaso-backup restore" in script:
+            return Result("", "fikaso-backup: the restore of fikaso_store from 20261201T031700Z failed half-way", 1)
+        return result
+
+
+def test_a_swarm_restore_that_fails_half_way_keeps_that_panel_in_maintenance_on_every_web_node(monkeypatch):
+    from tasks import backup as task
+    nodes = [{"host": "node1", "roles": ["manager", "database", "web", "edge"]}, {"host": "node2", "roles": ["web"]}]
+    settings = load_settings(swarm_section(nodes), root=ROOT)
+    database = FailingRestore({"unfinished_restores": "unfinished=fikaso_store\t20261201T031700Z\t"
+                                                      "20261205T101500Z\t2026-12-05T10:15:02Z"})
+    web = FactServer({})
+    monkeypatch.setattr(task, "open_swarm_runner", lambda c, s, plan: Runner.group(
+        [("node1", database, frozenset(nodes[0]["roles"])), ("node2", web, frozenset(nodes[1]["roles"]))]))
+    with pytest.raises(FikasoError) as failed:
+        task._restore_on_swarm(SimpleNamespace(), settings, "20261201T031700Z", None, False)
+    assert "failed half-way" in str(failed.value) and "keeps its panel in maintenance" in failed.value.fix
+    for node in (database, web):
+        down, up = [a for a in node.actions if "artisan" in a]
+        assert all(f"{panel}_panel" in down for panel in ("admin", "store", "website"))
+        assert "admin_panel" in up and "website_panel" in up and "store_panel" not in up
