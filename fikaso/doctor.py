@@ -308,12 +308,7 @@ def check_backups(where: str, backups: Sequence[Backup], schedule: str, clock: C
 
 def check_restores(where: str, unfinished: Sequence[UnfinishedRestore]) -> list[Finding]:
     """A restore that stopped half-way leaves its database half-loaded and its panel in maintenance."""
-    return [Finding("restore", where, PROBLEM,
-                    f"the restore of {r.database} from backup {r.backup} (begun {r.since}) did not finish: "
-                    f"{r.database} holds part of it and its panel stays in maintenance",
-                    f"Run `fab backup.restore --id={r.backup} --database={r.database}` again, or go back to how it "
-                    f"was with `fab backup.restore --id={r.safety} --database={r.database}`")
-            for r in unfinished]
+    return [Finding("restore", where, PROBLEM, restore.problem, restore.ways_out) for restore in unfinished]
 
 
 # ---- the verdict --------------------------------------------------------------------------------

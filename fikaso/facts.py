@@ -359,6 +359,16 @@ class UnfinishedRestore:
     safety: str
     since: str
 
+    @property
+    def problem(self) -> str:
+        return (f"the restore of {self.database} from backup {self.backup} (begun {self.since}) did not finish: "
+                f"{self.database} holds part of it and its panel stays in maintenance")
+
+    @property
+    def ways_out(self) -> str:
+        return (f"Run `fab backup.restore --id={self.backup} --database={self.database}` again, or go back to how it "
+                f"was with `fab backup.restore --id={self.safety} --database={self.database}`")
+
 
 def unfinished_restores(layout: Layout) -> Fact[list[UnfinishedRestore]]:
     def parse(values: Values) -> list[UnfinishedRestore]:

@@ -17,7 +17,7 @@ from ..commands import backup, maintenance, php_image, release
 from ..commands.lock import LOCKED, lock_script, one_at_a_time, unlock_script
 from ..config import PANELS, Settings, Site
 from ..errors import FikasoError, telling_lines
-from ..facts import SiteState, in_maintenance, migrations_run, site as site_fact
+from ..facts import SiteState, in_maintenance, migrations_run, site as site_fact, unfinished_restores
 from ..facts import backups as backups_fact
 from ..layout import Layout
 from ..plan import Action, Known, Outcome, Step, changed, unchanged
@@ -364,13 +364,25 @@ def upload(run: SiteRun) -> Outcome:
 
 
 def _migrations_fact(run: SiteRun):
-    return (migrations_run(run.layout, database_name(run.name)),) if run.panel else ()
+    if not run.panel:
+        return ()
+    return (migrations_run(run.layout, database_name(run.name)), unfinished_restores(run.layout))
+
+
+def refuse_a_half_loaded_database(run: SiteRun) -> None:
+    """A restore that stopped while it loaded the panel's database left it half-loaded, and the panel in
+    maintenance: migrations must not run on it, and a health check would meet the maintenance page."""
+    for restore in run.known.get("unfinished_restores", ()):
+        if restore.database == database_name(run.name):
+            raise FikasoError(f"The live release of {run.name} stays as it is: {restore.problem}",
+                              f"{restore.ways_out}, then {run.action} again")
 
 
 def snapshot(run: SiteRun) -> Outcome:
     """Back up the panel's database when this release brings migrations it has not run."""
     if not run.panel:
         return unchanged("static site: no database")
+    refuse_a_half_loaded_database(run)
     pending = pending_migrations(run)
     if not pending:
         return unchanged("no pending migrations")
@@ -558,8 +570,9 @@ def stale_lock(run: SiteRun, error: BaseException) -> tuple[str, list[Action]] |
                                                on=run.primary)])
 
 
+# The snapshot step reads on the database node, which holds the record of unfinished restores.
 DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image),
-                Step("snapshot", snapshot, reads=_migrations_fact), Step("install", install),
+                Step("snapshot", snapshot, reads=_migrations_fact, on="database"), Step("install", install),
                 Step("switch", switch), Step("finish", finish))
 
 
@@ -572,7 +585,7 @@ def _migrations_and_maintenance_facts(run: SiteRun):
 # migrations, the switch (its checks pass maintenance), up. The queue workers get queue:restart in the
 # switch, before `up`: paused by maintenance, they start again on the new release before any job runs.
 MAINTENANCE_DEPLOY_STEPS = (Step("lock", lock), Step("upload", upload), Step("image", image),
-                            Step("snapshot", snapshot, reads=_migrations_and_maintenance_facts),
+                            Step("snapshot", snapshot, reads=_migrations_and_maintenance_facts, on="database"),
                             Step("install", install), Step("down", down), Step("migrate", migrate),
                             Step("switch", switch), Step("up", up), Step("finish", finish))
 
@@ -647,6 +660,8 @@ def _switched_back(run: SiteRun, failed_release: str, previous: str) -> list[str
 def database(run: SiteRun) -> Outcome:
     snapshot_of_left = rollback_snapshot(run)
     if not snapshot_of_left:
+        if run.panel:
+            refuse_a_half_loaded_database(run)
         return unchanged("code only")
     name = database_name(run.name)
     kept = [b for b in run.known["backups"] if b.holds(name)]
@@ -672,7 +687,11 @@ def rollback_finish(run: SiteRun) -> Outcome:
 
 
 def _backups_fact(run: SiteRun):
-    return (backups_fact(run.layout),) if run.with_database else ()
+    """The backups, for --with-database (whose restore may finish an unfinished one); without it, the
+    unfinished restores, which refuse a code-only rollback."""
+    if run.with_database:
+        return (backups_fact(run.layout),)
+    return (unfinished_restores(run.layout),) if run.panel else ()
 
 
 # Snapshots are on the database node (the only host on one VPS).

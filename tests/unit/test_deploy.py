@@ -235,6 +235,18 @@ def test_rollback_with_a_snapshot_gone_names_the_newest_older_backup():
     assert body(remote.scripts[-1]) == "rm -rf /srv/fikaso/state/locks/store"
 
 
+def test_a_code_only_rollback_onto_a_half_loaded_database_is_refused_and_frees_the_lock():
+    state = "stack=yes\nlive=2\nrelease=1\nrelease=2\n"
+    unfinished = (f"{FACT_HEADER} unfinished_restores\n"
+                  "unfinished=fikaso_store\t20261120T031700Z\t20261125T020000Z\t2026-11-25T02:00:05Z\n")
+    remote = ScriptedRemote(state_answer(state), Result(unfinished, "", 0))
+    with pytest.raises(FikasoError, match="restore of fikaso_store from backup 20261120T031700Z .* did not finish.*"
+                                          "--id=20261125T020000Z --database=fikaso_store`, then rollback again"):
+        run_deploy(remote, make_run("rollback"))
+    assert body(remote.scripts[-1]) == "rm -rf /srv/fikaso/state/locks/store"
+    assert not any("releases/1 " in script or "current.next" in script for script in remote.scripts)
+
+
 def test_a_script_waits_until_the_work_an_earlier_run_left_on_the_server_has_ended(tmp_path):
     layout = Layout(PurePosixPath(tmp_path))
     marker = tmp_path / "order"

@@ -241,3 +241,19 @@ def test_laravel_9_and_later_migration_output_is_known_as_migrations_under_way(i
         deploy_on(server, chosen)
     assert "may now be half-migrated" in str(raised.value)
     assert f"--id={SNAPSHOT} --database=fikaso_store" in str(raised.value)
+
+
+UNFINISHED = "unfinished=fikaso_store\t20261120T031700Z\t20261125T020000Z\t2026-11-25T02:00:05Z"
+
+
+@pytest.mark.parametrize("in_maintenance", [True, False])
+def test_a_deploy_onto_a_half_loaded_database_stops_before_it_installs_and_names_both_ways_out(in_maintenance):
+    chosen = settings(in_maintenance=in_maintenance)
+    server = Server({**server_facts(chosen), "unfinished_restores": UNFINISHED})
+    with pytest.raises(FikasoError) as refused:
+        deploy_on(server, chosen)
+    assert "the restore of fikaso_store from backup 20261120T031700Z" in str(refused.value)
+    assert "`fab backup.restore --id=20261125T020000Z --database=fikaso_store`, then deploy again" in str(refused.value)
+    scripts = "\n".join(server.actions)
+    assert "composer install" not in scripts and "FIKASO_BACKUP_ID" not in scripts and "artisan" not in scripts
+    assert f"rm -rf /srv/fikaso/panels/store/releases/{RELEASE} " in server.actions[-1]   # the upload goes
