@@ -218,6 +218,10 @@ def test_a_restore_that_fails_half_way_loses_nothing_and_keeps_its_panel_closed_
         assert curl(deployed, "admin.fikaso.test")[0] == 200
         assert ssh(deployed, BACKGROUND).stdout.strip() == "0"
         assert ssh(deployed, f"test -e {PENDING}").returncode == 0
+        live = ssh(deployed, "readlink /srv/fikaso/panels/store/current").stdout
+        refused = fab("deploy", "--panel=store")
+        assert refused.returncode == 1 and f"--id={safety} --database=fikaso_store`, then deploy again" in refused.stderr
+        assert ssh(deployed, "readlink /srv/fikaso/panels/store/current").stdout == live
         checked = fab("doctor")
         assert (f"the restore of fikaso_store from backup {broken}" in checked.stdout
                 and f"`fab backup.restore --id={safety} --database=fikaso_store`" in checked.stdout), checked.stdout
