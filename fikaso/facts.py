@@ -62,6 +62,7 @@ class StackFacts:
     disk: str = ""                # du -sh of the base folder (status only)
     memory_mb: int = 0            # the VPS's memory (MemTotal), which PHP-FPM pools are sized from
     pools: dict[str, int] = field(default_factory=dict)    # panel -> pm.max_children its pool file gives
+    half_loaded: set[str] = field(default_factory=set)     # databases a restore stopped in (UnfinishedRestore)
 
     def all_healthy(self) -> bool:
         return all(name in self.services and self.services[name].healthy for name in SERVICES)
@@ -94,6 +95,7 @@ def _stack_script(layout: Layout, disk: bool) -> str:
         f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
         "awk '/^MemTotal:/ {print \"memory_kb=\" $2}' /proc/meminfo",
         *(php_fpm.read_command(layout, panel) for panel in PANELS),
+        f"{backup_commands.unfinished_restores_script(layout)} | cut -f1 | sed 's/^/half_loaded=/'",
     ]
     for site in SITES:
         lines.append(f"for r in {q(layout.releases(site))}/*; do [ -d \"$r\" ] && "
@@ -147,6 +149,7 @@ def parse_stack(values: Values) -> StackFacts:
     facts.services = _services(values.all("ps"))
     facts.memory_mb = int(values.one("memory_kb") or 0) // 1024
     facts.pools = {panel: int(value) for panel in PANELS if (value := values.one(f"pool_{panel}")).isdigit()}
+    facts.half_loaded = set(values.all("half_loaded"))
     return facts
 
 

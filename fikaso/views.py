@@ -31,6 +31,8 @@ def render_status(facts: StackFacts, layout: Layout, background: Mapping[str, in
     rows.append(f"disk used by {layout.base}: {disk}")
     healthy = sum(1 for name in SERVICES if name in facts.services and facts.services[name].healthy)
     rows.append(f"{healthy} of {len(SERVICES)} services running and healthy")
+    rows += [f"{database}: a restore did not finish, so it holds part of a backup and its panel stays in maintenance "
+             "(`fab doctor` says how to finish or go back)" for database in sorted(facts.half_loaded)]
     return "\n".join(rows)
 
 

@@ -154,13 +154,20 @@ def proxy_step(run: SetupRun) -> Outcome:
 
 def services(run: SetupRun) -> Outcome:
     wanted = background(run.settings)
+    # A restore that stopped while it loaded a panel's database left that panel's queue workers and
+    # scheduler stopped: they must not write into it until a restore of it finishes.
+    held = sorted(name for name in wanted if database_name(name.rsplit("_", 1)[0]) in run.facts.half_loaded)
+    wanted = {name: count for name, count in wanted.items() if name not in held}
     short = [name for name, count in wanted.items()
              if name not in run.facts.services or run.facts.services[name].running != count]
     counted = f"{len(SERVICES)} services healthy" + (f", {sum(wanted.values())} queue workers and schedulers running"
                                                      if wanted else "")
+    if held:
+        counted += f"; {', '.join(held)} stay stopped: a restore of their database did not finish (see `fab doctor`)"
     if run.facts.all_healthy() and not run.bundle_changed and not short:
         return unchanged(counted)
-    actions = [Action("starting every service", start_script(run.layout))]
+    start = start_script(run.layout, *SERVICES, *wanted) if held else start_script(run.layout)
+    actions = [Action("starting every service", start)]
     if run.bundle_changed:
         # Config folders are mounted, so running nginx see new files; they read them on reload.
         actions.append(Action("reloading nginx with the new configuration", reload_every_nginx_script(run.layout)))

@@ -222,6 +222,10 @@ def test_a_restore_that_fails_half_way_loses_nothing_and_keeps_its_panel_closed_
         refused = fab("deploy", "--panel=store")
         assert refused.returncode == 1 and f"--id={safety} --database=fikaso_store`, then deploy again" in refused.stderr
         assert ssh(deployed, "readlink /srv/fikaso/panels/store/current").stdout == live
+        set_up = fab("setup")
+        assert set_up.returncode == 0 and "store_scheduler, store_worker stay stopped" in set_up.stdout, set_up.stdout
+        assert ssh(deployed, BACKGROUND).stdout.strip() == "0"
+        assert "fikaso_store: a restore did not finish" in fab("status").stdout
         checked = fab("doctor")
         assert (f"the restore of fikaso_store from backup {broken}" in checked.stdout
                 and f"`fab backup.restore --id={safety} --database=fikaso_store`" in checked.stdout), checked.stdout

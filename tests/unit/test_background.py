@@ -129,3 +129,30 @@ def test_workers_are_restarted_by_docker_when_artisan_cannot_tell_them(tmp_path)
 def test_a_restart_that_fails_both_ways_is_reported_not_fatal(tmp_path):
     out, calls = restart_workers(tmp_path, fails="store")
     assert out.split() == ["workers=stale"] and len(calls) == 2
+
+
+def test_setup_leaves_the_workers_of_a_half_loaded_database_stopped_and_says_why():
+    from fikaso import records
+    from fikaso.commands.compose import SERVICES
+    from fikaso.config import load_settings
+    from fikaso.facts import parse_stack
+    from fikaso.plan import Values
+    from fikaso.secrets import Secrets
+    from fikaso.steps import setup
+
+    from .helpers import shipped_section
+    section = shipped_section()
+    for panel in ("admin", "store"):
+        section["panels"][panel].update(workers=2, scheduler=True)
+    run = setup.SetupRun(settings=load_settings(section, root=ROOT), secrets=Secrets("r", {}, {}),
+                         actor=records.Actor("ana", "laptop", 1))
+    run.known.values["stack"] = parse_stack(Values.parse("half_loaded=fikaso_store"))
+    outcome = setup.services(run)
+    start = outcome.actions[0]
+    started = start.script.split("--remove-orphans ", 1)[1].split()
+    assert started == [*SERVICES, "admin_worker", "admin_scheduler"]
+    assert "store_scheduler, store_worker stay stopped: a restore of their database did not finish" in outcome.text()
+    # Without one, every service starts, as Compose knows them.
+    run.known.values["stack"] = parse_stack(Values.parse(""))
+    start = setup.services(run).actions[0]
+    assert start.script.endswith("--remove-orphans")

@@ -69,6 +69,12 @@ def test_status_counts_each_panels_running_queue_workers_and_scheduler_against_t
     assert "store_worker" not in render_status(parse_facts(""), LAYOUT)
 
 
+def test_status_names_a_database_a_restore_left_half_loaded():
+    text = render_status(parse_facts("half_loaded=fikaso_store\n"), LAYOUT)
+    assert "fikaso_store: a restore did not finish" in text and "`fab doctor`" in text
+    assert "a restore did not finish" not in render_status(parse_facts(""), LAYOUT)
+
+
 def test_facts_script_reads_everything_in_one_script():
     script = facts.stack(LAYOUT).script
     for needle in ("id -un", "docker version", "docker compose version --short",
