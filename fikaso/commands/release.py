@@ -221,13 +221,26 @@ def switch_script(layout: Layout, site: str, release_id: str) -> str:
 NO_HEALTH_ROUTE = "the health page answered 404 Not Found"
 
 
-def check_site_script(layout: Layout, domain: str, path: str) -> str:
-    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would.
+# The answer of a site check: any 2xx passes; when the third argument is `maintenance`, a 503
+# (Laravel's maintenance page) passes too, saying so on stdout. Arguments: the Host header, the URL.
+CHECK_ANSWER = r"""code=$(curl -s -L -o /dev/null -w '%{http_code}' -H "Host: $1" "$2" || true)
+case $code in
+  2??) ;;
+  503) if [ "$3" = maintenance ]; then echo maintenance=yes; else echo "answered HTTP 503" >&2; exit 1; fi ;;
+  000|'') echo "no response" >&2; exit 1 ;;
+  *) echo "answered HTTP $code" >&2; exit 1 ;;
+esac
+"""
+
+
+def check_site_script(layout: Layout, domain: str, path: str, maintenance: bool = False) -> str:
+    """Ask the proxy, from inside its container, for a page as a browser asking for `domain` would;
+    `maintenance`: a panel, whose maintenance page answers too (it prints maintenance=yes).
 
     Port 8080 routes like the public ports, minus TLS and the redirect to it (nginx/proxy.conf.j2).
     """
-    return exec_in(layout, "nginx_proxy", "wget", "-q", "-O", "-", "--header", f"Host: {domain}",
-                   f"http://127.0.0.1:8080{path}")
+    return exec_in(layout, "nginx_proxy", "sh", "-c", CHECK_ANSWER, "check", domain, f"http://127.0.0.1:8080{path}",
+                   "maintenance" if maintenance else "")
 
 
 def live_probe(layout: Layout, site: Site) -> str:

@@ -81,9 +81,10 @@ def check_base_folder(facts: StackFacts, layout: Layout, where: str = "the serve
             "or set fikaso.base_dir in fabric.yaml to a folder the user owns")
 
 
-def site_checks(settings: Settings, layout: Layout, fix: str, on: str | None = None) -> list[Action]:
+def site_checks(settings: Settings, layout: Layout, fix: str, done: str, on: str | None = None) -> Outcome:
     """Ask the proxy (on a swarm: every edge node's) for each site's health page; `fix` says where to
-    look when one does not answer ({name} is the site's)."""
+    look when one does not answer ({name} is the site's), `done` what it means when all do. A panel in
+    maintenance answers with its 503 page, and the outcome says so."""
     actions = []
     for site in settings.sites:
         path = site.health
@@ -93,8 +94,13 @@ def site_checks(settings: Settings, layout: Layout, fix: str, on: str | None = N
                 f"{site.domain} does not answer through the proxy ({path}){' on an edge node' if on else ''}: "
                 f"{(result.stderr or result.stdout).strip()[-300:] or 'no response'}", fix.format(name=site.name))
         actions.append(Action(f"checking {site.domain}{' on every edge node' if on else ''}",
-                              release.check_site_script(layout, site.domain, path), failure=silent, on=on))
-    return actions
+                              release.check_site_script(layout, site.domain, path, maintenance=site.name in PANELS),
+                              failure=silent, on=on))
+
+    def judge(results) -> Outcome:
+        down = [site.name for site, result in zip(settings.sites, results) if "maintenance=yes" in result.stdout]
+        return unchanged(done + (f" ({', '.join(down)} in maintenance: its 503 page)" if down else ""))
+    return unchanged("", *actions, judge=judge)
 
 
 def compose_env(settings: Settings, uid: str, default_image: str) -> dict[str, str]:

@@ -1,11 +1,17 @@
 """Release scripts asserted exactly, and the incremental payload's behaviour."""
+import http.server
 import io
+import subprocess
 import tarfile
+import threading
 from pathlib import Path, PurePosixPath
+
+import pytest
 
 from fikaso.commands import release
 from fikaso.config import Site
 from fikaso.layout import Layout
+from sandbox.vps import free_port
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 REL = "/srv/fikaso/panels/store/releases/20261124030000"
@@ -61,9 +67,43 @@ def test_switch_is_an_atomic_rename_of_a_relative_link():
 
 
 def test_site_check_asks_the_proxy_with_the_domain_as_host():
-    assert release.check_site_script(LAYOUT, "store.fikaso.test", "/up") == (
-        "cd /srv/fikaso/stack && docker compose exec -T nginx_proxy wget -q -O - "
-        "--header 'Host: store.fikaso.test' http://127.0.0.1:8080/up")
+    assert release.check_site_script(LAYOUT, "store.fikaso.test", "/up").startswith(
+        "cd /srv/fikaso/stack && docker compose exec -T nginx_proxy sh -c ")
+    assert release.check_site_script(LAYOUT, "store.fikaso.test", "/up", maintenance=True).endswith(
+        " check store.fikaso.test http://127.0.0.1:8080/up maintenance")
+
+
+@pytest.fixture(scope="module")
+def answering():
+    """A local server answering /<status> with that status, and the Host header it got in the body."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(int(self.path.strip("/")))
+            self.end_headers()
+            self.wfile.write(self.headers["Host"].encode())
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("status, maintenance, passes, said", [
+    (200, "", True, ""), (204, "", True, ""),
+    (503, "maintenance", True, "maintenance=yes"), (503, "", False, "answered HTTP 503"),
+    (500, "maintenance", False, "answered HTTP 500"), (502, "maintenance", False, "answered HTTP 502")])
+def test_a_site_check_passes_a_2xx_and_a_panels_maintenance_page_only(answering, status, maintenance, passes, said):
+    done = subprocess.run(["sh", "-c", release.CHECK_ANSWER, "check", "store.fikaso.test", f"{answering}/{status}",
+                           maintenance], capture_output=True, text=True, timeout=30)
+    assert (done.returncode == 0) == passes and said in done.stdout + done.stderr
+
+
+def test_a_site_check_that_reaches_nothing_says_no_response():
+    done = subprocess.run(["sh", "-c", release.CHECK_ANSWER, "check", "store.fikaso.test",
+                           f"http://127.0.0.1:{free_port()}/up", ""], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stderr.strip() == "no response"
 
 
 STORE = Site("store", "store.fikaso.test", 8082, Path("/src"), health="/up")
