@@ -1,5 +1,8 @@
 """Shared test data: a valid fikaso section, and a copy of it to break."""
 import copy
+import http.server
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -9,6 +12,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def shipped_section() -> dict:
     return copy.deepcopy(yaml.safe_load((ROOT / "fabric.yaml").read_text())["fikaso"])
+
+
+@contextmanager
+def http_server(handler=http.server.SimpleHTTPRequestHandler):
+    """A local HTTP server with `handler`, in a thread; yields its port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def swarm_section(nodes: list[dict], **more) -> dict:

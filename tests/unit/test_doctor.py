@@ -1,8 +1,6 @@
 """fab doctor: its setting, what it reads and how it reads it, and each judgement with its fix."""
 import base64
-import http.server
 import subprocess
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
@@ -19,7 +17,7 @@ from fikaso.layout import Layout
 from fikaso.plan import Values, facts_script, parse_facts
 from sandbox.vps import free_port
 
-from .helpers import ROOT, shipped_section, swarm_section
+from .helpers import ROOT, http_server, shipped_section, swarm_section
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -112,12 +110,8 @@ def test_a_name_resolves_through_the_system_resolver_and_a_missing_one_says_why(
 
 @pytest.fixture
 def web_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_server() as port:
+        yield port
 
 
 def test_a_port_answers_with_http_or_is_named_with_why_not(web_server):

@@ -3,7 +3,6 @@ import http.server
 import io
 import subprocess
 import tarfile
-import threading
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -12,6 +11,8 @@ from fikaso.commands import release
 from fikaso.config import Site
 from fikaso.layout import Layout
 from sandbox.vps import free_port
+
+from .helpers import http_server
 
 LAYOUT = Layout(PurePosixPath("/srv/fikaso"))
 REL = "/srv/fikaso/panels/store/releases/20261124030000"
@@ -75,19 +76,16 @@ def test_site_check_asks_the_proxy_with_the_domain_as_host():
 
 @pytest.fixture(scope="module")
 def answering():
-    """A local server answering /<status> with that status, and the Host header it got in the body."""
+    """A local server answering /<status> with that status."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(int(self.path.strip("/")))
             self.end_headers()
-            self.wfile.write(self.headers["Host"].encode())
 
         def log_message(self, *args):
             pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with http_server(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("status, maintenance, passes, said", [
