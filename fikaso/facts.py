@@ -62,7 +62,12 @@ class StackFacts:
     disk: str = ""                # du -sh of the base folder (status only)
     memory_mb: int = 0            # the VPS's memory (MemTotal), which PHP-FPM pools are sized from
     pools: dict[str, int] = field(default_factory=dict)    # panel -> pm.max_children its pool file gives
-    half_loaded: set[str] = field(default_factory=set)     # databases a restore stopped in (UnfinishedRestore)
+    unfinished: list[UnfinishedRestore] = field(default_factory=list)   # restores that stopped while they loaded
+
+    @property
+    def half_loaded(self) -> set[str]:
+        """The databases those restores left holding part of a backup."""
+        return {restore.database for restore in self.unfinished}
 
     def all_healthy(self) -> bool:
         return all(name in self.services and self.services[name].healthy for name in SERVICES)
@@ -95,7 +100,7 @@ def _stack_script(layout: Layout, disk: bool) -> str:
         f"if [ -f {q(layout.proxy_config)} ]; then echo \"proxy=$(sha256sum {q(layout.proxy_config)} | cut -c1-64)\"; fi",
         "awk '/^MemTotal:/ {print \"memory_kb=\" $2}' /proc/meminfo",
         *(php_fpm.read_command(layout, panel) for panel in PANELS),
-        f"{backup_commands.unfinished_restores_script(layout)} | cut -f1 | sed 's/^/half_loaded=/'",
+        _unfinished_lines(layout),
     ]
     for site in SITES:
         lines.append(f"for r in {q(layout.releases(site))}/*; do [ -d \"$r\" ] && "
@@ -149,7 +154,7 @@ def parse_stack(values: Values) -> StackFacts:
     facts.services = _services(values.all("ps"))
     facts.memory_mb = int(values.one("memory_kb") or 0) // 1024
     facts.pools = {panel: int(value) for panel in PANELS if (value := values.one(f"pool_{panel}")).isdigit()}
-    facts.half_loaded = set(values.all("half_loaded"))
+    facts.unfinished = _unfinished(values)
     return facts
 
 
@@ -373,12 +378,18 @@ class UnfinishedRestore:
                 f"was with `fab backup.restore --id={self.safety} --database={self.database}`")
 
 
+def _unfinished_lines(layout: Layout) -> str:
+    return f"{backup_commands.unfinished_restores_script(layout)} | sed 's/^/unfinished=/'"
+
+
+def _unfinished(values: Values) -> list[UnfinishedRestore]:
+    lines = (line.split("\t") for line in values.all("unfinished"))
+    return [UnfinishedRestore(*parts) for parts in lines if len(parts) == 4]
+
+
 def unfinished_restores(layout: Layout) -> Fact[list[UnfinishedRestore]]:
-    def parse(values: Values) -> list[UnfinishedRestore]:
-        lines = (line.split("\t") for line in values.all("unfinished"))
-        return [UnfinishedRestore(*parts) for parts in lines if len(parts) == 4]
-    return Fact("unfinished_restores", f"{backup_commands.unfinished_restores_script(layout)} | sed 's/^/unfinished=/'",
-                parse)
+    """Restores that stopped while they loaded (the stack fact holds them too)."""
+    return Fact("unfinished_restores", _unfinished_lines(layout), _unfinished)
 
 
 @dataclass(frozen=True)

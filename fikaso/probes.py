@@ -88,7 +88,7 @@ def crontab() -> Fact[Crontab]:
 def server_facts(layout: Layout, domains: list[str]) -> tuple[Fact, ...]:
     """Everything doctor reads from one VPS, in one round trip (the host's own facts first)."""
     return (host(layout), facts.stack(layout), crontab(), facts.certificates(layout, domains),
-            facts.backups(layout), facts.unfinished_restores(layout), facts.clock())
+            facts.backups(layout), facts.clock())
 
 
 # ---- seen from this machine -------------------------------------------------------------------

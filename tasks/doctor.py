@@ -108,7 +108,7 @@ def _one_vps(c, settings: Settings) -> list[Finding]:
                 *judge.check_ports(_ports(addresses, settings.public, domains, []))]
     runner = Runner.on(remote, name=name)
     asked = time.time()
-    host, stack, crontab, certificates, backups, unfinished, clock = runner.read(*probes.server_facts(layout, domains))
+    host, stack, crontab, certificates, backups, clock = runner.read(*probes.server_facts(layout, domains))
     answered = time.time()
     addresses = _addresses(settings.public, remote)
     dns = {domain: probes.resolve(domain) for domain in domains}
@@ -122,7 +122,7 @@ def _one_vps(c, settings: Settings) -> list[Finding]:
         *judge.check_certificates(name, certificates, datetime.now(timezone.utc)),
         *judge.check_cron(name, crontab, certificates=bool(_with_certificate(certificates))),
         *judge.check_backups(name, backups, crontab.backup, clock),
-        *judge.check_restores(name, unfinished),
+        *judge.check_restores(name, stack.unfinished),
     ]
 
 

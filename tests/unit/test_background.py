@@ -146,7 +146,7 @@ def test_setup_leaves_the_workers_of_a_half_loaded_database_stopped_and_says_why
         section["panels"][panel].update(workers=2, scheduler=True)
     run = setup.SetupRun(settings=load_settings(section, root=ROOT), secrets=Secrets("r", {}, {}),
                          actor=records.Actor("ana", "laptop", 1))
-    run.known.values["stack"] = parse_stack(Values.parse("half_loaded=fikaso_store"))
+    run.known.values["stack"] = parse_stack(Values.parse("unfinished=fikaso_store\t20261120T031700Z\t20261125T020000Z\t2026-11-25T02:00:05Z"))
     outcome = setup.services(run)
     start = outcome.actions[0]
     started = start.script.split("--remove-orphans ", 1)[1].split()

@@ -70,7 +70,7 @@ def test_status_counts_each_panels_running_queue_workers_and_scheduler_against_t
 
 
 def test_status_names_a_database_a_restore_left_half_loaded():
-    text = render_status(parse_facts("half_loaded=fikaso_store\n"), LAYOUT)
+    text = render_status(parse_facts("unfinished=fikaso_store\t20261120T031700Z\t20261125T020000Z\t2026-11-25T02:00:05Z\n"), LAYOUT)
     assert "fikaso_store: a restore did not finish" in text and "`fab doctor`" in text
     assert "a restore did not finish" not in render_status(parse_facts(""), LAYOUT)
 
